@@ -1,0 +1,1 @@
+//! Spindle devnet: a local TON chain in-process.

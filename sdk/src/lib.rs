@@ -1,0 +1,1 @@
+//! Spindle SDK: the one place the Rust side speaks TON.
