@@ -1,1 +1,67 @@
 //! Spindle SDK: the one place the Rust side speaks TON.
+//!
+//! Cells, BoCs and addresses are `tonlib-core` types, re-exported here so every
+//! Spindle crate uses the same ones; signing uses `ed25519-dalek`. Everything
+//! that parses outside input returns [`Error`] instead of panicking.
+//!
+//! | module | what it does |
+//! |---|---|
+//! | [`address`] | raw and user-friendly addresses, flags, parsing |
+//! | [`boc`] | bag-of-cells encoding byte-compatible with `@ton/core` |
+//! | [`message`] | internal/external messages, state init, contract addresses |
+//! | [`wallet`] | wallet v5r1/v4r2 signed transfers and TON mnemonics |
+//! | [`signing`] | Spindle's domain-separated signed payloads |
+//! | [`toncenter`] | toncenter API v2 client with rate limit and retries |
+//! | [`tonconnect`] | TonConnect `sendTransaction` requests and `ton://transfer` links |
+//! | [`contracts`] | compiled contract artifacts from `contracts/build/` |
+
+pub mod address;
+pub mod boc;
+pub mod contracts;
+pub mod message;
+pub mod signing;
+
+pub mod tonconnect;
+pub mod wallet;
+
+pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+pub use num_bigint::{BigInt, BigUint};
+pub use tonlib_core::cell::{ArcCell, Cell, CellBuilder, CellParser, TonCellError};
+pub use tonlib_core::{TonAddress, TonHash};
+
+/// Everything that can go wrong outside the toncenter client (which has
+/// [`toncenter::ToncenterError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid base64: {0}")]
+    Base64(String),
+    #[error("invalid hex: {0}")]
+    Hex(String),
+    #[error("invalid BoC: {0}")]
+    Boc(String),
+    #[error("invalid address {input:?}: {reason}")]
+    AddressFormat { input: String, reason: &'static str },
+    #[error("invalid address {input:?}: checksum mismatch")]
+    AddressChecksum { input: String },
+    #[error("unsupported workchain {0} (only 0 and -1 exist)")]
+    Workchain(i32),
+    #[error("cell: {0}")]
+    Cell(#[from] TonCellError),
+    #[error("invalid mnemonic: {0}")]
+    Mnemonic(String),
+    #[error("invalid key: {0}")]
+    Key(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("too many messages: {got} (at most {max} per transfer)")]
+    TooManyMessages { got: usize, max: usize },
+    #[error("contract artifact {path}: {reason}")]
+    Artifact { path: String, reason: String },
+}
+
+/// `global_id` of TON mainnet (in wallet ids, signed payloads and TonConnect).
+pub const MAINNET_GLOBAL_ID: i32 = -239;
+/// `global_id` of TON testnet.
+pub const TESTNET_GLOBAL_ID: i32 = -3;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
