@@ -1,0 +1,193 @@
+//! Relayer configuration: a TOML file plus `SPINDLE_…` environment overrides (see
+//! [`env`] for the mapping), validated once at start. Every problem found is reported
+//! together, each saying which setting is wrong and what to do about it, so an operator
+//! fixes a config in one pass. [`example::example_config`] writes a commented file.
+//!
+//! Secrets (the relayer key, the chain API key, a store password) are held in types
+//! whose `Debug` output is redacted, so printing a [`Config`] never leaks them.
+
+pub mod env;
+pub mod example;
+mod secret;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use example::example_config;
+pub use secret::{RelayerKey, Secret};
+
+/// A validated relayer configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub chain: ChainConfig,
+    /// Path of the key file (checked: a regular file, mode 0600 or stricter).
+    pub key_file: PathBuf,
+    /// The relayer's signing key, read from `key_file`.
+    pub key: RelayerKey,
+    /// Address the relayer's HTTP API listens on.
+    pub listen: SocketAddr,
+    pub store_url: StoreUrl,
+    /// The other relayers of the set (this one excluded).
+    pub peers: Vec<Peer>,
+    pub prices: Vec<Price>,
+    pub thresholds: Thresholds,
+}
+
+/// How to reach the chain.
+#[derive(Debug)]
+pub struct ChainConfig {
+    /// toncenter v2 API base (devnet, testnet or mainnet).
+    pub api_url: url::Url,
+    pub api_key: Option<Secret<String>>,
+    /// Requests per second the API key allows.
+    pub rps: u32,
+    /// The hub contract's address, as written (the SDK parses it when it lands).
+    pub hub: String,
+}
+
+/// Where the store lives; `Debug` and `Display` hide a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    /// The full URL, password included: pass it to [`crate::Store::connect`] only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres")
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreUrl({:?})", crate::store::redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::store::redact_url(&self.0))
+    }
+}
+
+/// Another relayer of the set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub url: url::Url,
+    pub pubkey: [u8; 32],
+}
+
+/// This relayer's price for a model in an asset (smallest units of the asset).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Price {
+    /// `TON` or `USDT`.
+    pub asset: String,
+    pub model: String,
+    pub per_million_tokens: u64,
+    /// Smallest job accepted (covers settlement gas).
+    pub min_job: u64,
+}
+
+/// Timing and amount thresholds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Post a voucher once its unsettled amount passes this (smallest units).
+    pub voucher_post: u64,
+    pub lease_duration: Duration,
+    pub heartbeat_interval: Duration,
+    /// Masterchain blocks a transaction must be under before the relayer acts on it.
+    pub confirmation_depth: u32,
+}
+
+/// One thing wrong with the configuration, and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The setting (`chain.api_url`) or variable (`SPINDLE_CHAIN_RPS`).
+    pub setting: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl Problem {
+    pub fn new(setting: impl Into<String>, problem: String, fix: String) -> Self {
+        Problem { setting: setting.into(), problem, fix }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} — {}", self.setting, self.problem, self.fix)
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source} — check the path, or run `spindle relayer init` to write one")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {origin} is not valid: {message}")]
+    Parse { origin: String, message: String },
+    #[error("invalid relayer configuration:\n{}", render(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The individual problems (empty unless `Invalid`).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+}
+
+impl Config {
+    /// Loads `path` (if any) with overrides from the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// Loads `path` (if any) with overrides from `env` (for tests and embedding).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (text, origin) = match path {
+            Some(path) => (
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?,
+                path.display().to_string(),
+            ),
+            None => (String::new(), "(environment only)".to_owned()),
+        };
+        Self::from_toml_str(&text, &origin, env)
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("SPINDLE_")).collect();
+        let mut problems = Vec::new();
+        env::apply(&mut table, &env, &mut problems);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let raw: validate::RawConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+        validate::validate(raw)
+    }
+}

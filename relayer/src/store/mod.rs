@@ -1,0 +1,203 @@
+//! The relayer's persistent state: one [`Store`] over SQLite (default, one process) or
+//! PostgreSQL (several replicas of one operator), chosen by the URL.
+//!
+//! Both backends run the same SQL (`$n` placeholders work in both) except where a
+//! dialect differs, and each has its own migration set under `relayer/migrations/`.
+//! The safety rules of the protocol (one signature per job, vouchers never lower,
+//! one poster at a time, re-seen transactions are no-ops) are enforced by keys,
+//! constraints, triggers and transactions in the database, so a bug in a caller or a
+//! second replica cannot break them. Writes on SQLite use `BEGIN IMMEDIATE`, which takes
+//! the write lock up front and so never fails half-way with `SQLITE_BUSY`.
+//!
+//! All times are unix seconds (`i64`), passed in by the caller so tests control the clock.
+
+mod chain;
+mod error;
+mod jobs;
+mod leases;
+mod outbox;
+mod row;
+mod signing;
+
+pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
+pub use error::StoreError;
+pub use jobs::{Job, LeaseInfo, NewJob};
+pub use leases::{Acceptance, Lease};
+pub use outbox::PostingLease;
+pub use signing::{
+    JobProof, ProofSignature, SignOutcome, StoredResult, Usage, VoucherRecord, VoucherSignature,
+};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+/// How long a SQLite writer waits for the lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The relayer's database handle. Cheap to clone (pools are reference-counted).
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.kind()).finish()
+    }
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool (the body is compiled per backend).
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a write transaction bound to `$tx`, committing if the body finishes.
+/// An early `return Err(..)` or `?` drops the transaction, which rolls everything back.
+/// `$pg` is a `bool` telling the body which dialect it runs on.
+macro_rules! with_tx {
+    ($store:expr, $tx:ident, $pg:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(pool) => {
+                #[allow(unused_variables)]
+                let $pg = false;
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                #[allow(unused_variables)]
+                let $pg = true;
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use {with_pool, with_tx};
+
+impl Store {
+    /// Connects to `url` (`sqlite://path`, `sqlite::memory:` or `postgres://…`), creating a
+    /// SQLite file if missing, and applies the pending migrations of that backend.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect_without_migrating(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating (for tools that only read, and for tests of migration).
+    pub async fn connect_without_migrating(url: &str) -> Result<Self, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        Ok(Self { backend })
+    }
+
+    /// Applies this backend's migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which database this store uses.
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+
+    /// Names of the tables the migrations created (for health checks and tests).
+    pub async fn table_names(&self) -> Result<Vec<String>, StoreError> {
+        let names = match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' \
+                     AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_name NOT LIKE '_sqlx%' \
+                     ORDER BY table_name",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(names)
+    }
+}
+
+/// Drops the password from a database URL so it can appear in errors and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Converts an amount or counter to the database's signed 64-bit integer.
+pub(crate) fn to_db(field: &'static str, value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange { field, value })
+}
+
+/// Converts a database integer back, refusing negative values (which constraints forbid).
+pub(crate) fn from_db(field: &'static str, value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{field} is negative: {value}")))
+}

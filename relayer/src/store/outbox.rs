@@ -1,0 +1,359 @@
+//! Persistence of the outbox state machine ([`crate::outbox`]) and the posting lease.
+//!
+//! Every step is one `UPDATE … WHERE id = $id AND state = $old AND attempts = $n`: if it
+//! touches no row, the entry was stale and the step is refused. A submission also
+//! requires the caller's posting lease to be live in the same statement, so a replica
+//! whose lease ran out (and was taken over) cannot record a send.
+
+use super::row::RowExt;
+use super::{Store, StoreError, from_db, to_db, with_pool};
+use crate::outbox::{
+    AnyOutboxEntry, Confirmed, Failure, FailedRetryable, NewOutboxItem, OutboxEntry, OutboxId, OutboxKind,
+    OutboxRecord, OutboxState, Sendable, StateMarker, Submission, Submitted, Superseded, TargetStateChanged,
+};
+
+/// Exclusive right to post, held by one replica until `expires_at`. `token` rises each
+/// time the lease changes hands and fences out the previous holder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostingLease {
+    pub name: String,
+    pub holder: String,
+    pub token: i64,
+    pub expires_at: i64,
+}
+
+const OUTBOX_COLUMNS: &str = "id, kind, target, payload, state, attempts, next_attempt_at, wallet_seqno, \
+     valid_until, query_id, posting_token, last_error, confirmed_lt, confirmed_hash, created_at, updated_at";
+
+fn record_from_row(row: &impl RowExt) -> Result<(OutboxState, OutboxRecord), StoreError> {
+    let state_name = row.text("state")?;
+    let state = OutboxState::parse(&state_name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox state {state_name:?}")))?;
+    let kind_name = row.text("kind")?;
+    let kind =
+        OutboxKind::parse(&kind_name).ok_or_else(|| StoreError::Corrupt(format!("unknown outbox kind {kind_name:?}")))?;
+    let attempts = from_db("attempts", row.int("attempts")?)?;
+    let seqno = row.opt_int("wallet_seqno")?;
+    let valid_until = row.opt_int("valid_until")?;
+    let query_id = row.opt_int("query_id")?;
+    let submission = (attempts > 0).then(|| -> Result<Submission, StoreError> {
+        Ok(Submission {
+            wallet_seqno: seqno
+                .map(|s| u32::try_from(s).map_err(|_| StoreError::Corrupt(format!("wallet seqno {s}"))))
+                .transpose()?,
+            valid_until,
+            query_id: query_id.map(|q| from_db("query_id", q)).transpose()?,
+        })
+    });
+    let target = row.text("target")?;
+    let confirmation = match (row.opt_int("confirmed_lt")?, row.opt_bytes("confirmed_hash")?) {
+        (Some(lt), Some(hash)) => Some(TargetStateChanged {
+            target: target.clone(),
+            lt: from_db("confirmed_lt", lt)?,
+            hash: hash.try_into().map_err(|_| StoreError::Corrupt("confirmed_hash is not 32 bytes".into()))?,
+        }),
+        _ => None,
+    };
+    let record = OutboxRecord {
+        id: OutboxId::from_stored(row.text("id")?),
+        kind,
+        target,
+        payload: row.bytes("payload")?,
+        attempts: u32::try_from(attempts).map_err(|_| StoreError::Corrupt(format!("attempts {attempts}")))?,
+        next_attempt_at: row.int("next_attempt_at")?,
+        submission: submission.transpose()?,
+        posting_token: row.opt_int("posting_token")?,
+        last_error: row.opt_text("last_error")?,
+        confirmation,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    };
+    Ok((state, record))
+}
+
+impl Store {
+    /// Puts an action in the outbox, or finds it there (same id) in whatever state it
+    /// reached. The same id with a different kind, target or payload is refused
+    /// ([`StoreError::OutboxConflict`]).
+    pub async fn outbox_prepare(&self, item: &NewOutboxItem, now: i64) -> Result<AnyOutboxEntry, StoreError> {
+        let id = item.id();
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO outbox (id, kind, target, payload, state, attempts, next_attempt_at, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, 'prepared', 0, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(item.kind.as_str())
+            .bind(&item.target)
+            .bind(&item.payload)
+            .bind(item.not_before)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        let entry = self.outbox_get(&id).await?.ok_or_else(|| StoreError::OutboxNotFound { id: id.to_string() })?;
+        let record = entry.record();
+        if record.kind != item.kind || record.target != item.target || record.payload != item.payload {
+            return Err(StoreError::OutboxConflict { id: id.to_string() });
+        }
+        Ok(entry)
+    }
+
+    /// The outbox item with this id.
+    pub async fn outbox_get(&self, id: &OutboxId) -> Result<Option<AnyOutboxEntry>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"));
+        with_pool!(self, pool => {
+            let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(pool).await?;
+            row.map(|row| {
+                let (state, record) = record_from_row(&row)?;
+                Ok(AnyOutboxEntry::from_record(state, record))
+            })
+            .transpose()
+        })
+    }
+
+    /// Items to send now: prepared or failed-retryable, due at or before `now`.
+    pub async fn outbox_due(&self, now: i64, limit: u32) -> Result<Vec<AnyOutboxEntry>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state IN ('prepared', 'failed_retryable') \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
+        ));
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(now).bind(i64::from(limit)).fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| {
+                    let (state, record) = record_from_row(row)?;
+                    Ok(AnyOutboxEntry::from_record(state, record))
+                })
+                .collect()
+        })
+    }
+
+    /// Submitted items aimed at `target`, for the watcher to confirm when it changes.
+    pub async fn outbox_submitted_to(&self, target: &str) -> Result<Vec<OutboxEntry<Submitted>>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE target = $1 AND state = 'submitted' ORDER BY id"
+        ));
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(target).fetch_all(pool).await?;
+            rows.iter().map(|row| Ok(OutboxEntry::new(record_from_row(row)?.1))).collect()
+        })
+    }
+
+    /// Records that `entry` is being sent as `submission` under `poster`'s lease. Call this
+    /// *before* sending, and send only if it succeeds.
+    pub async fn outbox_submit<S: Sendable>(
+        &self,
+        entry: OutboxEntry<S>,
+        poster: &PostingLease,
+        submission: Submission,
+        now: i64,
+    ) -> Result<OutboxEntry<Submitted>, StoreError> {
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET state = 'submitted', attempts = attempts + 1, wallet_seqno = $1, \
+                 valid_until = $2, query_id = $3, posting_token = $4, last_error = NULL, updated_at = $5 \
+                 WHERE id = $6 AND state = $7 AND attempts = $8 AND EXISTS (SELECT 1 FROM posting_lease \
+                 WHERE name = $9 AND holder = $10 AND token = $4 AND expires_at > $5)",
+            )
+            .bind(submission.wallet_seqno.map(i64::from))
+            .bind(submission.valid_until)
+            .bind(submission.query_id.map(|q| to_db("query_id", q)).transpose()?)
+            .bind(poster.token)
+            .bind(now)
+            .bind(entry.id.as_str())
+            .bind(S::STATE.as_str())
+            .bind(i64::from(entry.attempts))
+            .bind(&poster.name)
+            .bind(&poster.holder)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if done != 1 {
+            if !self.posting_lease_live(poster, now).await? {
+                return Err(StoreError::NotPoster { holder: poster.holder.clone(), token: poster.token });
+            }
+            return Err(stale(&entry));
+        }
+        let record = OutboxRecord {
+            attempts: entry.attempts + 1,
+            submission: Some(submission),
+            posting_token: Some(poster.token),
+            last_error: None,
+            updated_at: now,
+            ..entry.record.clone()
+        };
+        Ok(entry.step(record))
+    }
+
+    /// Records that a submission can no longer land; the item is due again at `retry_at`.
+    /// [`Failure::Expired`] is refused while the submission's `valid_until` has not passed.
+    pub async fn outbox_fail(
+        &self,
+        entry: OutboxEntry<Submitted>,
+        failure: Failure,
+        retry_at: i64,
+        now: i64,
+    ) -> Result<OutboxEntry<FailedRetryable>, StoreError> {
+        if failure == Failure::Expired
+            && let Some(valid_until) = entry.submission.as_ref().and_then(|s| s.valid_until)
+            && now <= valid_until
+        {
+            return Err(StoreError::OutboxMayStillLand { id: entry.id.to_string(), valid_until, now });
+        }
+        let error = match &failure {
+            Failure::Rejected(reason) => format!("rejected: {reason}"),
+            Failure::Expired => "expired without the target changing".to_owned(),
+        };
+        self.outbox_step(&entry, "failed_retryable", retry_at, Some(&error), None, now).await?;
+        let record = OutboxRecord { next_attempt_at: retry_at, last_error: Some(error), updated_at: now, ..entry.record.clone() };
+        Ok(entry.step(record))
+    }
+
+    /// Records that the target contract changed after our submission.
+    pub async fn outbox_confirm(
+        &self,
+        entry: OutboxEntry<Submitted>,
+        change: &TargetStateChanged,
+        now: i64,
+    ) -> Result<OutboxEntry<Confirmed>, StoreError> {
+        check_target(&entry, change)?;
+        self.outbox_step(&entry, "confirmed", entry.next_attempt_at, None, Some(change), now).await?;
+        let record = OutboxRecord { confirmation: Some(change.clone()), updated_at: now, ..entry.record.clone() };
+        Ok(entry.step(record))
+    }
+
+    /// Records that the target reached the intended state by someone else's post, so
+    /// this item need never be sent.
+    pub async fn outbox_supersede<S: Sendable>(
+        &self,
+        entry: OutboxEntry<S>,
+        change: &TargetStateChanged,
+        now: i64,
+    ) -> Result<OutboxEntry<Superseded>, StoreError> {
+        check_target(&entry, change)?;
+        self.outbox_step(&entry, "superseded", entry.next_attempt_at, None, Some(change), now).await?;
+        let record = OutboxRecord { confirmation: Some(change.clone()), updated_at: now, ..entry.record.clone() };
+        Ok(entry.step(record))
+    }
+
+    async fn outbox_step<S: StateMarker>(
+        &self,
+        entry: &OutboxEntry<S>,
+        to: &'static str,
+        next_attempt_at: i64,
+        error: Option<&str>,
+        change: Option<&TargetStateChanged>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = COALESCE($3, last_error), \
+                 confirmed_lt = $4, confirmed_hash = $5, updated_at = $6 \
+                 WHERE id = $7 AND state = $8 AND attempts = $9",
+            )
+            .bind(to)
+            .bind(next_attempt_at)
+            .bind(error)
+            .bind(change.map(|c| to_db("confirmed_lt", c.lt)).transpose()?)
+            .bind(change.map(|c| c.hash.to_vec()))
+            .bind(now)
+            .bind(entry.id.as_str())
+            .bind(S::STATE.as_str())
+            .bind(i64::from(entry.attempts))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if done != 1 {
+            return Err(stale(entry));
+        }
+        Ok(())
+    }
+
+    /// Takes or renews the posting lease `name` for `holder` until `now + ttl_secs`.
+    /// Returns `None` while another holder's lease is live: exactly one replica posts.
+    pub async fn acquire_posting_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<Option<PostingLease>, StoreError> {
+        let expires = now + ttl_secs;
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "INSERT INTO posting_lease (name, holder, token, expires_at) VALUES ($1, $2, 1, $3) \
+                 ON CONFLICT (name) DO UPDATE SET \
+                 token = CASE WHEN posting_lease.holder = excluded.holder THEN posting_lease.token \
+                         ELSE posting_lease.token + 1 END, \
+                 holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE posting_lease.holder = excluded.holder OR posting_lease.expires_at <= $4 \
+                 RETURNING token, expires_at",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(expires)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| {
+                Ok(PostingLease {
+                    name: name.to_owned(),
+                    holder: holder.to_owned(),
+                    token: row.int("token")?,
+                    expires_at: row.int("expires_at")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Gives the posting lease up (on shutdown) so another replica can take over at once.
+    pub async fn release_posting_lease(&self, lease: &PostingLease) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE posting_lease SET expires_at = 0 WHERE name = $1 AND holder = $2 AND token = $3",
+            )
+            .bind(&lease.name)
+            .bind(&lease.holder)
+            .bind(lease.token)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Whether `lease` is still the live posting lease at `now`.
+    pub async fn posting_lease_live(&self, lease: &PostingLease, now: i64) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT 1 AS one FROM posting_lease WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > $4",
+            )
+            .bind(&lease.name)
+            .bind(&lease.holder)
+            .bind(lease.token)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.is_some())
+        })
+    }
+}
+
+fn stale<S: StateMarker>(entry: &OutboxEntry<S>) -> StoreError {
+    StoreError::OutboxStale { id: entry.id.to_string(), expected: S::STATE, attempts: entry.attempts }
+}
+
+fn check_target<S: StateMarker>(entry: &OutboxEntry<S>, change: &TargetStateChanged) -> Result<(), StoreError> {
+    if change.target == entry.target {
+        Ok(())
+    } else {
+        Err(StoreError::OutboxWrongTarget {
+            id: entry.id.to_string(),
+            target: entry.target.clone(),
+            observed: change.target.clone(),
+        })
+    }
+}
