@@ -339,6 +339,26 @@ pub struct RunArgs {
     /// Directory of compiled contracts to list at /devnet/contracts.
     #[arg(long, default_value = "contracts/build")]
     pub contracts: PathBuf,
+    /// Start a manual clock at this unix time: time then moves only with
+    /// `POST /devnet/advanceTime` (deterministic runs). Default: wall clock.
+    #[arg(long)]
+    pub clock: Option<u32>,
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Runs a devnet until Ctrl-C: what `spindle devnet` calls. Prints the API
@@ -349,6 +369,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         block_interval: (args.block_ms > 0).then(|| Duration::from_millis(args.block_ms)),
         state_file: args.state.clone(),
         contracts_dir: Some(args.contracts.clone()),
+        manual_clock: args.clock,
         ..DevnetConfig::default()
     };
     let devnet = Devnet::new(config)?;
@@ -362,7 +383,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     for w in devnet.wallets() {
         println!("  {:8} {}  secret {}", w.name, w.address.to_base64_url(), hex::encode(w.secret_key));
     }
-    tokio::signal::ctrl_c().await?;
+    shutdown_signal().await;
     if let Some(path) = &args.state {
         devnet.save(path)?;
         println!("state saved to {}", path.display());
