@@ -20,7 +20,7 @@ pub mod boc;
 pub mod contracts;
 pub mod message;
 pub mod signing;
-
+pub mod toncenter;
 pub mod tonconnect;
 pub mod wallet;
 
