@@ -99,7 +99,10 @@ impl JobState {
 
     /// Whether entering this state must go through a method that stores evidence.
     pub fn needs_evidence(self) -> bool {
-        matches!(self, JobState::Leased | JobState::Running | JobState::ResultStored | JobState::Signed)
+        matches!(
+            self,
+            JobState::Leased | JobState::Running | JobState::ResultStored | JobState::Signed
+        )
     }
 }
 
@@ -138,9 +141,22 @@ mod tests {
 
     #[test]
     fn happy_path_is_legal_and_steps_cannot_be_skipped() {
-        let path = [Funded, Leased, Running, ResultStored, Signed, Posted, Settled];
+        let path = [
+            Funded,
+            Leased,
+            Running,
+            ResultStored,
+            Signed,
+            Posted,
+            Settled,
+        ];
         for pair in path.windows(2) {
-            assert!(pair[0].can_transition_to(pair[1]), "{} -> {}", pair[0], pair[1]);
+            assert!(
+                pair[0].can_transition_to(pair[1]),
+                "{} -> {}",
+                pair[0],
+                pair[1]
+            );
         }
         assert!(!Funded.can_transition_to(Running));
         assert!(!Leased.can_transition_to(ResultStored));

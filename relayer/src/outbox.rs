@@ -41,7 +41,12 @@ pub enum OutboxKind {
 }
 
 impl OutboxKind {
-    pub const ALL: [OutboxKind; 4] = [OutboxKind::Complete, OutboxKind::Voucher, OutboxKind::Expire, OutboxKind::Deliver];
+    pub const ALL: [OutboxKind; 4] = [
+        OutboxKind::Complete,
+        OutboxKind::Voucher,
+        OutboxKind::Expire,
+        OutboxKind::Deliver,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -246,7 +251,10 @@ pub struct OutboxEntry<S: StateMarker> {
 
 impl<S: StateMarker> OutboxEntry<S> {
     pub(crate) fn new(record: OutboxRecord) -> Self {
-        Self { record, _state: PhantomData }
+        Self {
+            record,
+            _state: PhantomData,
+        }
     }
 
     pub fn state(&self) -> OutboxState {

@@ -37,7 +37,12 @@ pub struct EnvVar {
 }
 
 const fn var(name: &'static str, section: &'static str, key: &'static str, kind: Kind) -> EnvVar {
-    EnvVar { name, section, key, kind }
+    EnvVar {
+        name,
+        section,
+        key,
+        kind,
+    }
 }
 
 /// Every scalar override (see the module docs); `SPINDLE_PEERS` is handled apart.
@@ -46,13 +51,38 @@ pub const ENV_VARS: &[EnvVar] = &[
     var("SPINDLE_CHAIN_API_KEY", "chain", "api_key", Kind::Text),
     var("SPINDLE_CHAIN_RPS", "chain", "rps", Kind::Integer),
     var("SPINDLE_CHAIN_HUB", "chain", "hub", Kind::Text),
-    var("SPINDLE_RELAYER_KEY_FILE", "relayer", "key_file", Kind::Text),
+    var(
+        "SPINDLE_RELAYER_KEY_FILE",
+        "relayer",
+        "key_file",
+        Kind::Text,
+    ),
     var("SPINDLE_RELAYER_LISTEN", "relayer", "listen", Kind::Text),
     var("SPINDLE_STORE_URL", "store", "url", Kind::Text),
-    var("SPINDLE_THRESHOLDS_VOUCHER_POST", "thresholds", "voucher_post", Kind::Integer),
-    var("SPINDLE_THRESHOLDS_LEASE_DURATION_SECS", "thresholds", "lease_duration_secs", Kind::Integer),
-    var("SPINDLE_THRESHOLDS_HEARTBEAT_INTERVAL_SECS", "thresholds", "heartbeat_interval_secs", Kind::Integer),
-    var("SPINDLE_THRESHOLDS_CONFIRMATION_DEPTH", "thresholds", "confirmation_depth", Kind::Integer),
+    var(
+        "SPINDLE_THRESHOLDS_VOUCHER_POST",
+        "thresholds",
+        "voucher_post",
+        Kind::Integer,
+    ),
+    var(
+        "SPINDLE_THRESHOLDS_LEASE_DURATION_SECS",
+        "thresholds",
+        "lease_duration_secs",
+        Kind::Integer,
+    ),
+    var(
+        "SPINDLE_THRESHOLDS_HEARTBEAT_INTERVAL_SECS",
+        "thresholds",
+        "heartbeat_interval_secs",
+        Kind::Integer,
+    ),
+    var(
+        "SPINDLE_THRESHOLDS_CONFIRMATION_DEPTH",
+        "thresholds",
+        "confirmation_depth",
+        Kind::Integer,
+    ),
 ];
 
 /// The variable that replaces the peer list: comma-separated `pubkey@url`.
@@ -70,7 +100,9 @@ pub(crate) fn apply(table: &mut Table, env: &[(String, String)], problems: &mut 
             }
             continue;
         }
-        let Some(var) = ENV_VARS.iter().find(|v| v.name == name) else { continue };
+        let Some(var) = ENV_VARS.iter().find(|v| v.name == name) else {
+            continue;
+        };
         let value = match var.kind {
             Kind::Text => Value::String(value.clone()),
             Kind::Integer => match value.trim().parse::<i64>() {
@@ -79,13 +111,18 @@ pub(crate) fn apply(table: &mut Table, env: &[(String, String)], problems: &mut 
                     problems.push(Problem::new(
                         var.name,
                         format!("{value:?} is not a whole number"),
-                        format!("set {} to a non-negative integer, or unset it to use the file", var.name),
+                        format!(
+                            "set {} to a non-negative integer, or unset it to use the file",
+                            var.name
+                        ),
                     ));
                     continue;
                 }
             },
         };
-        let section = table.entry(var.section).or_insert_with(|| Value::Table(Table::new()));
+        let section = table
+            .entry(var.section)
+            .or_insert_with(|| Value::Table(Table::new()));
         match section {
             Value::Table(section) => {
                 section.insert(var.key.into(), value);

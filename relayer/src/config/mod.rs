@@ -1,5 +1,5 @@
 //! Relayer configuration: a TOML file plus `SPINDLE_…` environment overrides (see
-//! [`env`] for the mapping), validated once at start. Every problem found is reported
+//! [`env`](mod@env) for the mapping), validated once at start. Every problem found is reported
 //! together, each saying which setting is wrong and what to do about it, so an operator
 //! fixes a config in one pass. [`example::example_config`] writes a commented file.
 //!
@@ -115,7 +115,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(setting: impl Into<String>, problem: String, fix: String) -> Self {
-        Problem { setting: setting.into(), problem, fix }
+        Problem {
+            setting: setting.into(),
+            problem,
+            fix,
+        }
     }
 }
 
@@ -128,8 +132,13 @@ impl fmt::Display for Problem {
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source} — check the path, or run `spindle relayer init` to write one")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot read config file {path}: {source} — check the path, or run `spindle relayer init` to write one"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {origin} is not valid: {message}")]
     Parse { origin: String, message: String },
     #[error("invalid relayer configuration:\n{}", render(.0))]
@@ -147,7 +156,11 @@ impl ConfigError {
 }
 
 fn render(problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Config {
@@ -163,7 +176,10 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let (text, origin) = match path {
             Some(path) => (
-                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?,
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
                 path.display().to_string(),
             ),
             None => (String::new(), "(environment only)".to_owned()),
@@ -178,16 +194,27 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
         let mut table: toml::Table =
-            text.parse().map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
-        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("SPINDLE_")).collect();
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: origin.into(),
+                    message: e.to_string(),
+                })?;
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SPINDLE_"))
+            .collect();
         let mut problems = Vec::new();
         env::apply(&mut table, &env, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
-        let raw: validate::RawConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+        let raw: validate::RawConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: origin.into(),
+                    message: e.to_string(),
+                })?;
         validate::validate(raw)
     }
 }

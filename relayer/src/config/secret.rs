@@ -35,10 +35,14 @@ impl RelayerKey {
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.len() != 64 {
-            return Err(format!("holds {} characters, expected 64 hex digits (a 32-byte ed25519 seed)", text.len()));
+            return Err(format!(
+                "holds {} characters, expected 64 hex digits (a 32-byte ed25519 seed)",
+                text.len()
+            ));
         }
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(text, &mut seed).map_err(|_| "is not 64 hex digits (a 32-byte ed25519 seed)".to_owned())?;
+        hex::decode_to_slice(text, &mut seed)
+            .map_err(|_| "is not 64 hex digits (a 32-byte ed25519 seed)".to_owned())?;
         Ok(RelayerKey { seed })
     }
 

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ChainConfig, Config, ConfigError, Peer, Price, Problem, RelayerKey, Secret, StoreUrl, Thresholds};
+use super::{
+    ChainConfig, Config, ConfigError, Peer, Price, Problem, RelayerKey, Secret, StoreUrl,
+    Thresholds,
+};
 
 pub const DEFAULT_RPS: u32 = 10;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
@@ -81,7 +84,10 @@ struct RawThresholds {
 /// Names a setting together with its environment variable, if it has one.
 fn setting(path: &str) -> String {
     let (section, key) = path.split_once('.').unwrap_or((path, ""));
-    match super::env::ENV_VARS.iter().find(|v| v.section == section && v.key == key) {
+    match super::env::ENV_VARS
+        .iter()
+        .find(|v| v.section == section && v.key == key)
+    {
         Some(v) => format!("{path} ({})", v.name),
         None => path.to_owned(),
     }
@@ -91,7 +97,8 @@ struct Checker(Vec<Problem>);
 
 impl Checker {
     fn fail(&mut self, path: &str, problem: impl Into<String>, fix: impl Into<String>) {
-        self.0.push(Problem::new(setting(path), problem.into(), fix.into()));
+        self.0
+            .push(Problem::new(setting(path), problem.into(), fix.into()));
     }
 
     fn required(&mut self, path: &str, value: Option<String>, fix: &str) -> Option<String> {
@@ -107,7 +114,11 @@ impl Checker {
     fn range(&mut self, path: &str, value: Option<i64>, default: u64, min: u64, max: u64) -> u64 {
         let v = value.unwrap_or(default as i64);
         if v < min as i64 || v > max as i64 {
-            self.fail(path, format!("is {v}"), format!("set it between {min} and {max} (default {default})"));
+            self.fail(
+                path,
+                format!("is {v}"),
+                format!("set it between {min} and {max} (default {default})"),
+            );
             return default;
         }
         v as u64
@@ -117,11 +128,19 @@ impl Checker {
         match url::Url::parse(text) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
             Ok(_) => {
-                self.fail(path, format!("{text:?} is not an http(s) URL"), "write it as http://host:port/… or https://…");
+                self.fail(
+                    path,
+                    format!("{text:?} is not an http(s) URL"),
+                    "write it as http://host:port/… or https://…",
+                );
                 None
             }
             Err(e) => {
-                self.fail(path, format!("{text:?} is not a URL ({e})"), "write it as http://host:port/… or https://…");
+                self.fail(
+                    path,
+                    format!("{text:?} is not a URL ({e})"),
+                    "write it as http://host:port/… or https://…",
+                );
                 None
             }
         }
@@ -133,39 +152,76 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     // chain
     let api_url = c
-        .required("chain.api_url", raw.chain.api_url, "set the toncenter v2 API URL (the devnet's, or https://toncenter.com/api/v2/)")
+        .required(
+            "chain.api_url",
+            raw.chain.api_url,
+            "set the toncenter v2 API URL (the devnet's, or https://toncenter.com/api/v2/)",
+        )
         .and_then(|u| c.http_url("chain.api_url", &u));
-    let api_key = raw.chain.api_key.filter(|k| !k.trim().is_empty()).map(Secret::new);
+    let api_key = raw
+        .chain
+        .api_key
+        .filter(|k| !k.trim().is_empty())
+        .map(Secret::new);
     let rps = c.range("chain.rps", raw.chain.rps, DEFAULT_RPS as u64, 1, 10_000) as u32;
-    let hub = c.required("chain.hub", raw.chain.hub, "set the hub contract's address (shown by `spindle devnet` or the deployment)");
+    let hub = c.required(
+        "chain.hub",
+        raw.chain.hub,
+        "set the hub contract's address (shown by `spindle devnet` or the deployment)",
+    );
     if let Some(h) = &hub
         && h.chars().any(char::is_whitespace)
     {
-        c.fail("chain.hub", format!("{h:?} contains whitespace"), "paste the address without spaces");
+        c.fail(
+            "chain.hub",
+            format!("{h:?} contains whitespace"),
+            "paste the address without spaces",
+        );
     }
 
     // relayer key
     let key_file = c
-        .required("relayer.key_file", raw.relayer.key_file, "point it at the relayer's key file (`spindle relayer init` writes one)")
+        .required(
+            "relayer.key_file",
+            raw.relayer.key_file,
+            "point it at the relayer's key file (`spindle relayer init` writes one)",
+        )
         .map(PathBuf::from);
-    let key = key_file.as_ref().and_then(|path| check_key_file(&mut c, path));
+    let key = key_file
+        .as_ref()
+        .and_then(|path| check_key_file(&mut c, path));
 
-    let listen_text = raw.relayer.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen_text = raw
+        .relayer
+        .listen
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let listen = match listen_text.parse::<SocketAddr>() {
         Ok(a) => Some(a),
         Err(_) => {
-            c.fail("relayer.listen", format!("{listen_text:?} is not ip:port"), format!("write it like {DEFAULT_LISTEN} or 0.0.0.0:8480"));
+            c.fail(
+                "relayer.listen",
+                format!("{listen_text:?} is not ip:port"),
+                format!("write it like {DEFAULT_LISTEN} or 0.0.0.0:8480"),
+            );
             None
         }
     };
 
     // store
-    let store_url = raw.store.url.unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
-    let store_ok = store_url.starts_with("sqlite:") || store_url.starts_with("postgres://") || store_url.starts_with("postgresql://");
+    let store_url = raw
+        .store
+        .url
+        .unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
+    let store_ok = store_url.starts_with("sqlite:")
+        || store_url.starts_with("postgres://")
+        || store_url.starts_with("postgresql://");
     if !store_ok {
         c.fail(
             "store.url",
-            format!("{:?} is neither SQLite nor PostgreSQL", crate::store::redact_url(&store_url)),
+            format!(
+                "{:?} is neither SQLite nor PostgreSQL",
+                crate::store::redact_url(&store_url)
+            ),
             "use sqlite://path/to/relayer.db (one process) or postgres://user@host/db (replicas)",
         );
     }
@@ -174,7 +230,11 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let mut peers = Vec::new();
     let mut seen = HashSet::new();
     if raw.peers.len() > MAX_PEERS {
-        c.fail("peers", format!("lists {} relayers", raw.peers.len()), format!("a relayer set has at most 10 members: list at most {MAX_PEERS} peers"));
+        c.fail(
+            "peers",
+            format!("lists {} relayers", raw.peers.len()),
+            format!("a relayer set has at most 10 members: list at most {MAX_PEERS} peers"),
+        );
     }
     for (i, peer) in raw.peers.into_iter().enumerate() {
         let path = format!("peers[{i}]");
@@ -182,9 +242,17 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let mut pubkey = [0u8; 32];
         let key_ok = hex::decode_to_slice(peer.pubkey.trim(), &mut pubkey).is_ok();
         if !key_ok {
-            c.fail(&format!("{path}.pubkey"), "is not 64 hex digits", "paste the peer's ed25519 public key in hex (it prints it at start)");
+            c.fail(
+                &format!("{path}.pubkey"),
+                "is not 64 hex digits",
+                "paste the peer's ed25519 public key in hex (it prints it at start)",
+            );
         } else if !seen.insert(pubkey) {
-            c.fail(&format!("{path}.pubkey"), "repeats another peer's key", "list each relayer once");
+            c.fail(
+                &format!("{path}.pubkey"),
+                "repeats another peer's key",
+                "list each relayer once",
+            );
         }
         if let (Some(url), true) = (url, key_ok) {
             peers.push(Peer { url, pubkey });
@@ -196,19 +264,39 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     for (i, p) in raw.prices.into_iter().enumerate() {
         let path = format!("prices[{i}]");
         if !matches!(p.asset.as_str(), "TON" | "USDT") {
-            c.fail(&format!("{path}.asset"), format!("{:?} is not a supported asset", p.asset), "use \"TON\" or \"USDT\"");
+            c.fail(
+                &format!("{path}.asset"),
+                format!("{:?} is not a supported asset", p.asset),
+                "use \"TON\" or \"USDT\"",
+            );
         }
         if p.model.trim().is_empty() {
-            c.fail(&format!("{path}.model"), "is empty", "name the model as workers advertise it");
+            c.fail(
+                &format!("{path}.model"),
+                "is empty",
+                "name the model as workers advertise it",
+            );
         }
         if p.per_million_tokens <= 0 {
-            c.fail(&format!("{path}.per_million_tokens"), format!("is {}", p.per_million_tokens), "set a positive price in the asset's smallest unit");
+            c.fail(
+                &format!("{path}.per_million_tokens"),
+                format!("is {}", p.per_million_tokens),
+                "set a positive price in the asset's smallest unit",
+            );
         }
         if p.min_job < 0 {
-            c.fail(&format!("{path}.min_job"), format!("is {}", p.min_job), "set 0 or a positive amount");
+            c.fail(
+                &format!("{path}.min_job"),
+                format!("is {}", p.min_job),
+                "set 0 or a positive amount",
+            );
         }
         if !priced.insert((p.asset.clone(), p.model.clone())) {
-            c.fail(&path, format!("prices {} / {} twice", p.asset, p.model), "keep one entry per (asset, model)");
+            c.fail(
+                &path,
+                format!("prices {} / {} twice", p.asset, p.model),
+                "keep one entry per (asset, model)",
+            );
         }
         prices.push(Price {
             asset: p.asset,
@@ -220,9 +308,27 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     // thresholds
     let t = raw.thresholds;
-    let voucher_post = c.range("thresholds.voucher_post", t.voucher_post, DEFAULT_VOUCHER_POST, 1, i64::MAX as u64);
-    let lease = c.range("thresholds.lease_duration_secs", t.lease_duration_secs, DEFAULT_LEASE_SECS, 5, 86_400);
-    let heartbeat = c.range("thresholds.heartbeat_interval_secs", t.heartbeat_interval_secs, DEFAULT_HEARTBEAT_SECS, 1, 3_600);
+    let voucher_post = c.range(
+        "thresholds.voucher_post",
+        t.voucher_post,
+        DEFAULT_VOUCHER_POST,
+        1,
+        i64::MAX as u64,
+    );
+    let lease = c.range(
+        "thresholds.lease_duration_secs",
+        t.lease_duration_secs,
+        DEFAULT_LEASE_SECS,
+        5,
+        86_400,
+    );
+    let heartbeat = c.range(
+        "thresholds.heartbeat_interval_secs",
+        t.heartbeat_interval_secs,
+        DEFAULT_HEARTBEAT_SECS,
+        1,
+        3_600,
+    );
     if heartbeat * 2 > lease {
         c.fail(
             "thresholds.heartbeat_interval_secs",
@@ -230,11 +336,22 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             "make it at most half of thresholds.lease_duration_secs, so one late heartbeat does not lose the lease",
         );
     }
-    let depth = c.range("thresholds.confirmation_depth", t.confirmation_depth, DEFAULT_CONFIRMATION_DEPTH as u64, 0, 100) as u32;
+    let depth = c.range(
+        "thresholds.confirmation_depth",
+        t.confirmation_depth,
+        DEFAULT_CONFIRMATION_DEPTH as u64,
+        0,
+        100,
+    ) as u32;
 
     match (c.0.is_empty(), api_url, hub, key_file, key, listen) {
         (true, Some(api_url), Some(hub), Some(key_file), Some(key), Some(listen)) => Ok(Config {
-            chain: ChainConfig { api_url, api_key, rps, hub },
+            chain: ChainConfig {
+                api_url,
+                api_key,
+                rps,
+                hub,
+            },
             key_file,
             key,
             listen,
@@ -260,12 +377,20 @@ fn check_key_file(c: &mut Checker, path: &PathBuf) -> Option<RelayerKey> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            c.fail("relayer.key_file", format!("{shown} cannot be opened ({e})"), "check the path, or create a key with `spindle relayer init`");
+            c.fail(
+                "relayer.key_file",
+                format!("{shown} cannot be opened ({e})"),
+                "check the path, or create a key with `spindle relayer init`",
+            );
             return None;
         }
     };
     if !meta.is_file() {
-        c.fail("relayer.key_file", format!("{shown} is not a regular file"), "point it at the key file itself");
+        c.fail(
+            "relayer.key_file",
+            format!("{shown} is not a regular file"),
+            "point it at the key file itself",
+        );
         return None;
     }
     let mode = meta.permissions().mode() & 0o777;
@@ -280,7 +405,11 @@ fn check_key_file(c: &mut Checker, path: &PathBuf) -> Option<RelayerKey> {
     match RelayerKey::read(path) {
         Ok(key) => Some(key),
         Err(why) => {
-            c.fail("relayer.key_file", format!("{shown} {why}"), "write the key as 64 hex digits, or create one with `spindle relayer init`");
+            c.fail(
+                "relayer.key_file",
+                format!("{shown} {why}"),
+                "write the key as 64 hex digits, or create one with `spindle relayer init`",
+            );
             None
         }
     }

@@ -49,7 +49,12 @@ impl Store {
     /// before is a no-op ([`Applied::AlreadySeen`]); seen before with another hash is an
     /// error ([`StoreError::TxHashMismatch`]), as it means the view of the chain forked.
     /// If any event is refused, nothing is recorded, not even that the tx was seen.
-    pub async fn apply_chain_tx(&self, tx_id: &ChainTx, events: &[ChainEvent], now: i64) -> Result<Applied, StoreError> {
+    pub async fn apply_chain_tx(
+        &self,
+        tx_id: &ChainTx,
+        events: &[ChainEvent],
+        now: i64,
+    ) -> Result<Applied, StoreError> {
         let applied = with_tx!(self, tx, pg => {
             let inserted = sqlx::query(
                 "INSERT INTO seen_transactions (account, lt, hash, seen_at) VALUES ($1, $2, $3, $4) \
@@ -118,7 +123,12 @@ impl Store {
 
     /// Moves an account's cursor forward to `cursor`; returns false (and changes nothing)
     /// if the stored cursor is already at or past it.
-    pub async fn advance_cursor(&self, account: &str, cursor: &Cursor, now: i64) -> Result<bool, StoreError> {
+    pub async fn advance_cursor(
+        &self,
+        account: &str,
+        cursor: &Cursor,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         with_pool!(self, pool => {
             let done = sqlx::query(
                 "INSERT INTO chain_cursors (account, lt, hash, updated_at) VALUES ($1, $2, $3, $4) \

@@ -23,16 +23,29 @@ pub enum StoreError {
     #[error("job {0} is already in the store")]
     JobExists(String),
     #[error("job {escrow}: illegal transition {from} -> {to}")]
-    IllegalTransition { escrow: String, from: JobState, to: JobState },
+    IllegalTransition {
+        escrow: String,
+        from: JobState,
+        to: JobState,
+    },
     #[error("job {escrow}: moving to {to} needs its evidence; use the dedicated store method")]
     TransitionNeedsEvidence { escrow: String, to: JobState },
     #[error("job {escrow}: lease {seq} of worker {worker} is not the current live lease")]
-    LeaseLost { escrow: String, seq: u64, worker: String },
+    LeaseLost {
+        escrow: String,
+        seq: u64,
+        worker: String,
+    },
     #[error("transaction {account}:{lt} was seen before with a different hash")]
     TxHashMismatch { account: String, lt: u64 },
 
-    #[error("job {escrow}: already signed a different proof (result {signed_result}); refusing to sign another")]
-    ConflictingProof { escrow: String, signed_result: String },
+    #[error(
+        "job {escrow}: already signed a different proof (result {signed_result}); refusing to sign another"
+    )]
+    ConflictingProof {
+        escrow: String,
+        signed_result: String,
+    },
     #[error("job {escrow}: result {result} is not stored; store a result before signing it")]
     ResultNotStored { escrow: String, result: String },
     #[error(
@@ -50,14 +63,30 @@ pub enum StoreError {
 
     #[error("outbox {id}: already prepared with a different payload")]
     OutboxConflict { id: String },
-    #[error("outbox {id}: expected state {expected} (attempt {attempts}) but the store has moved on")]
-    OutboxStale { id: String, expected: OutboxState, attempts: u32 },
+    #[error(
+        "outbox {id}: expected state {expected} (attempt {attempts}) but the store has moved on"
+    )]
+    OutboxStale {
+        id: String,
+        expected: OutboxState,
+        attempts: u32,
+    },
     #[error("outbox {id}: not found")]
     OutboxNotFound { id: String },
     #[error("outbox {id}: the change observed on {observed} is not the target {target}")]
-    OutboxWrongTarget { id: String, target: String, observed: String },
-    #[error("outbox {id}: submission valid until {valid_until} may still land at {now}; wait before retrying")]
-    OutboxMayStillLand { id: String, valid_until: i64, now: i64 },
+    OutboxWrongTarget {
+        id: String,
+        target: String,
+        observed: String,
+    },
+    #[error(
+        "outbox {id}: submission valid until {valid_until} may still land at {now}; wait before retrying"
+    )]
+    OutboxMayStillLand {
+        id: String,
+        valid_until: i64,
+        now: i64,
+    },
     #[error("posting lease of {holder} (token {token}) is not held any more")]
     NotPoster { holder: String, token: i64 },
 }

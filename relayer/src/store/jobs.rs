@@ -44,11 +44,20 @@ pub struct Job {
 }
 
 pub(crate) fn job_from_row(row: &impl RowExt) -> Result<Job, StoreError> {
-    let state: JobState = row.text("state")?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
-    let lease = match (state.is_leased(), row.opt_text("lease_worker")?, row.opt_int("lease_expires_at")?) {
-        (true, Some(worker), Some(expires_at)) => {
-            Some(LeaseInfo { seq: from_db("lease_seq", row.int("lease_seq")?)?, worker, expires_at })
-        }
+    let state: JobState = row
+        .text("state")?
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+    let lease = match (
+        state.is_leased(),
+        row.opt_text("lease_worker")?,
+        row.opt_int("lease_expires_at")?,
+    ) {
+        (true, Some(worker), Some(expires_at)) => Some(LeaseInfo {
+            seq: from_db("lease_seq", row.int("lease_seq")?)?,
+            worker,
+            expires_at,
+        }),
         _ => None,
     };
     Ok(Job {
@@ -196,15 +205,28 @@ impl Store {
     /// need evidence (lease, acceptance, result, signature) are refused here: use
     /// [`Store::claim_next`], [`Store::record_acceptance`], [`Store::store_result`],
     /// [`Store::commit_job_signature`]. A refusal changes nothing.
-    pub async fn transition_job(&self, escrow: &str, to: JobState, now: i64) -> Result<Job, StoreError> {
+    pub async fn transition_job(
+        &self,
+        escrow: &str,
+        to: JobState,
+        now: i64,
+    ) -> Result<Job, StoreError> {
         if to.needs_evidence() {
-            return Err(StoreError::TransitionNeedsEvidence { escrow: escrow.to_owned(), to });
+            return Err(StoreError::TransitionNeedsEvidence {
+                escrow: escrow.to_owned(),
+                to,
+            });
         }
         let job = with_tx!(self, tx, pg => {
             let job = load_job!(&mut *tx, escrow, pg);
             set_job_state!(tx, &job, to, now);
             job
         });
-        Ok(Job { state: to, lease: None, updated_at: now, ..job })
+        Ok(Job {
+            state: to,
+            lease: None,
+            updated_at: now,
+            ..job
+        })
     }
 }

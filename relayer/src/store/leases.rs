@@ -80,7 +80,9 @@ fn claimable(job: &crate::store::Job, now: i64) -> bool {
     job.job.deadline > now
         && match job.state {
             JobState::Funded => true,
-            JobState::Leased | JobState::Running => job.lease.as_ref().is_some_and(|l| l.expires_at <= now),
+            JobState::Leased | JobState::Running => {
+                job.lease.as_ref().is_some_and(|l| l.expires_at <= now)
+            }
             _ => false,
         }
 }
@@ -88,18 +90,30 @@ fn claimable(job: &crate::store::Job, now: i64) -> bool {
 /// Returns [`StoreError::LeaseLost`] unless `lease` is the job's current lease.
 pub(crate) fn check_current(job: &crate::store::Job, lease: &Lease) -> Result<(), StoreError> {
     let current = job.state.is_leased()
-        && job.lease.as_ref().is_some_and(|l| l.seq == lease.seq && l.worker == lease.worker);
+        && job
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.seq == lease.seq && l.worker == lease.worker);
     if current {
         Ok(())
     } else {
-        Err(StoreError::LeaseLost { escrow: lease.escrow.clone(), seq: lease.seq, worker: lease.worker.clone() })
+        Err(StoreError::LeaseLost {
+            escrow: lease.escrow.clone(),
+            seq: lease.seq,
+            worker: lease.worker.clone(),
+        })
     }
 }
 
 impl Store {
     /// Leases the most urgent claimable job to `worker` for `lease_secs`, or returns `None`
     /// when there is none. Concurrent callers (in any replica) never get the same job.
-    pub async fn claim_next(&self, worker: &str, now: i64, lease_secs: i64) -> Result<Option<Lease>, StoreError> {
+    pub async fn claim_next(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<Option<Lease>, StoreError> {
         let expires = now + lease_secs;
         let lease = with_tx!(self, tx, pg => {
             let sql = if pg {
@@ -143,7 +157,12 @@ impl Store {
 
     /// Extends a live lease to `now + lease_secs`. A lease that ran out, or was replaced,
     /// is lost for good: [`StoreError::LeaseLost`].
-    pub async fn heartbeat(&self, lease: &Lease, now: i64, lease_secs: i64) -> Result<Lease, StoreError> {
+    pub async fn heartbeat(
+        &self,
+        lease: &Lease,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<Lease, StoreError> {
         let expires = now + lease_secs;
         with_tx!(self, tx, pg => {
             let done = sqlx::query(
@@ -172,7 +191,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         });
-        Ok(Lease { expires_at: expires, ..lease.clone() })
+        Ok(Lease {
+            expires_at: expires,
+            ..lease.clone()
+        })
     }
 
     /// Gives a job back (the worker declined or is shutting down): it is `funded` again.
@@ -187,7 +209,12 @@ impl Store {
 
     /// Stores the worker's signed acceptance of its live lease and marks the job `running`.
     /// The signature must have been verified against the provider's operator key.
-    pub async fn record_acceptance(&self, lease: &Lease, acceptance: &Acceptance, now: i64) -> Result<(), StoreError> {
+    pub async fn record_acceptance(
+        &self,
+        lease: &Lease,
+        acceptance: &Acceptance,
+        now: i64,
+    ) -> Result<(), StoreError> {
         with_tx!(self, tx, pg => {
             let job = load_job!(&mut *tx, &lease.escrow, pg);
             check_current(&job, lease)?;
@@ -240,4 +267,3 @@ impl Store {
         })
     }
 }
-

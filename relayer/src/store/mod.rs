@@ -59,7 +59,9 @@ pub enum BackendKind {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.kind()).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.kind())
+            .finish()
     }
 }
 
@@ -118,7 +120,10 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;

@@ -8,8 +8,9 @@
 use super::row::RowExt;
 use super::{Store, StoreError, from_db, to_db, with_pool};
 use crate::outbox::{
-    AnyOutboxEntry, Confirmed, Failure, FailedRetryable, NewOutboxItem, OutboxEntry, OutboxId, OutboxKind,
-    OutboxRecord, OutboxState, Sendable, StateMarker, Submission, Submitted, Superseded, TargetStateChanged,
+    AnyOutboxEntry, Confirmed, FailedRetryable, Failure, NewOutboxItem, OutboxEntry, OutboxId,
+    OutboxKind, OutboxRecord, OutboxState, Sendable, StateMarker, Submission, Submitted,
+    Superseded, TargetStateChanged,
 };
 
 /// Exclusive right to post, held by one replica until `expires_at`. `token` rises each
@@ -30,8 +31,8 @@ fn record_from_row(row: &impl RowExt) -> Result<(OutboxState, OutboxRecord), Sto
     let state = OutboxState::parse(&state_name)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox state {state_name:?}")))?;
     let kind_name = row.text("kind")?;
-    let kind =
-        OutboxKind::parse(&kind_name).ok_or_else(|| StoreError::Corrupt(format!("unknown outbox kind {kind_name:?}")))?;
+    let kind = OutboxKind::parse(&kind_name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox kind {kind_name:?}")))?;
     let attempts = from_db("attempts", row.int("attempts")?)?;
     let seqno = row.opt_int("wallet_seqno")?;
     let valid_until = row.opt_int("valid_until")?;
@@ -39,18 +40,25 @@ fn record_from_row(row: &impl RowExt) -> Result<(OutboxState, OutboxRecord), Sto
     let submission = (attempts > 0).then(|| -> Result<Submission, StoreError> {
         Ok(Submission {
             wallet_seqno: seqno
-                .map(|s| u32::try_from(s).map_err(|_| StoreError::Corrupt(format!("wallet seqno {s}"))))
+                .map(|s| {
+                    u32::try_from(s).map_err(|_| StoreError::Corrupt(format!("wallet seqno {s}")))
+                })
                 .transpose()?,
             valid_until,
             query_id: query_id.map(|q| from_db("query_id", q)).transpose()?,
         })
     });
     let target = row.text("target")?;
-    let confirmation = match (row.opt_int("confirmed_lt")?, row.opt_bytes("confirmed_hash")?) {
+    let confirmation = match (
+        row.opt_int("confirmed_lt")?,
+        row.opt_bytes("confirmed_hash")?,
+    ) {
         (Some(lt), Some(hash)) => Some(TargetStateChanged {
             target: target.clone(),
             lt: from_db("confirmed_lt", lt)?,
-            hash: hash.try_into().map_err(|_| StoreError::Corrupt("confirmed_hash is not 32 bytes".into()))?,
+            hash: hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("confirmed_hash is not 32 bytes".into()))?,
         }),
         _ => None,
     };
@@ -59,7 +67,8 @@ fn record_from_row(row: &impl RowExt) -> Result<(OutboxState, OutboxRecord), Sto
         kind,
         target,
         payload: row.bytes("payload")?,
-        attempts: u32::try_from(attempts).map_err(|_| StoreError::Corrupt(format!("attempts {attempts}")))?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| StoreError::Corrupt(format!("attempts {attempts}")))?,
         next_attempt_at: row.int("next_attempt_at")?,
         submission: submission.transpose()?,
         posting_token: row.opt_int("posting_token")?,
@@ -75,7 +84,11 @@ impl Store {
     /// Puts an action in the outbox, or finds it there (same id) in whatever state it
     /// reached. The same id with a different kind, target or payload is refused
     /// ([`StoreError::OutboxConflict`]).
-    pub async fn outbox_prepare(&self, item: &NewOutboxItem, now: i64) -> Result<AnyOutboxEntry, StoreError> {
+    pub async fn outbox_prepare(
+        &self,
+        item: &NewOutboxItem,
+        now: i64,
+    ) -> Result<AnyOutboxEntry, StoreError> {
         let id = item.id();
         with_pool!(self, pool => {
             sqlx::query(
@@ -91,9 +104,15 @@ impl Store {
             .execute(pool)
             .await?;
         });
-        let entry = self.outbox_get(&id).await?.ok_or_else(|| StoreError::OutboxNotFound { id: id.to_string() })?;
+        let entry = self
+            .outbox_get(&id)
+            .await?
+            .ok_or_else(|| StoreError::OutboxNotFound { id: id.to_string() })?;
         let record = entry.record();
-        if record.kind != item.kind || record.target != item.target || record.payload != item.payload {
+        if record.kind != item.kind
+            || record.target != item.target
+            || record.payload != item.payload
+        {
             return Err(StoreError::OutboxConflict { id: id.to_string() });
         }
         Ok(entry)
@@ -113,7 +132,11 @@ impl Store {
     }
 
     /// Items to send now: prepared or failed-retryable, due at or before `now`.
-    pub async fn outbox_due(&self, now: i64, limit: u32) -> Result<Vec<AnyOutboxEntry>, StoreError> {
+    pub async fn outbox_due(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<AnyOutboxEntry>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state IN ('prepared', 'failed_retryable') \
              AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
@@ -130,7 +153,10 @@ impl Store {
     }
 
     /// Submitted items aimed at `target`, for the watcher to confirm when it changes.
-    pub async fn outbox_submitted_to(&self, target: &str) -> Result<Vec<OutboxEntry<Submitted>>, StoreError> {
+    pub async fn outbox_submitted_to(
+        &self,
+        target: &str,
+    ) -> Result<Vec<OutboxEntry<Submitted>>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE target = $1 AND state = 'submitted' ORDER BY id"
         ));
@@ -172,7 +198,10 @@ impl Store {
         });
         if done != 1 {
             if !self.posting_lease_live(poster, now).await? {
-                return Err(StoreError::NotPoster { holder: poster.holder.clone(), token: poster.token });
+                return Err(StoreError::NotPoster {
+                    holder: poster.holder.clone(),
+                    token: poster.token,
+                });
             }
             return Err(stale(&entry));
         }
@@ -200,14 +229,31 @@ impl Store {
             && let Some(valid_until) = entry.submission.as_ref().and_then(|s| s.valid_until)
             && now <= valid_until
         {
-            return Err(StoreError::OutboxMayStillLand { id: entry.id.to_string(), valid_until, now });
+            return Err(StoreError::OutboxMayStillLand {
+                id: entry.id.to_string(),
+                valid_until,
+                now,
+            });
         }
         let error = match &failure {
             Failure::Rejected(reason) => format!("rejected: {reason}"),
             Failure::Expired => "expired without the target changing".to_owned(),
         };
-        self.outbox_step(&entry, "failed_retryable", retry_at, Some(&error), None, now).await?;
-        let record = OutboxRecord { next_attempt_at: retry_at, last_error: Some(error), updated_at: now, ..entry.record.clone() };
+        self.outbox_step(
+            &entry,
+            "failed_retryable",
+            retry_at,
+            Some(&error),
+            None,
+            now,
+        )
+        .await?;
+        let record = OutboxRecord {
+            next_attempt_at: retry_at,
+            last_error: Some(error),
+            updated_at: now,
+            ..entry.record.clone()
+        };
         Ok(entry.step(record))
     }
 
@@ -219,8 +265,20 @@ impl Store {
         now: i64,
     ) -> Result<OutboxEntry<Confirmed>, StoreError> {
         check_target(&entry, change)?;
-        self.outbox_step(&entry, "confirmed", entry.next_attempt_at, None, Some(change), now).await?;
-        let record = OutboxRecord { confirmation: Some(change.clone()), updated_at: now, ..entry.record.clone() };
+        self.outbox_step(
+            &entry,
+            "confirmed",
+            entry.next_attempt_at,
+            None,
+            Some(change),
+            now,
+        )
+        .await?;
+        let record = OutboxRecord {
+            confirmation: Some(change.clone()),
+            updated_at: now,
+            ..entry.record.clone()
+        };
         Ok(entry.step(record))
     }
 
@@ -233,8 +291,20 @@ impl Store {
         now: i64,
     ) -> Result<OutboxEntry<Superseded>, StoreError> {
         check_target(&entry, change)?;
-        self.outbox_step(&entry, "superseded", entry.next_attempt_at, None, Some(change), now).await?;
-        let record = OutboxRecord { confirmation: Some(change.clone()), updated_at: now, ..entry.record.clone() };
+        self.outbox_step(
+            &entry,
+            "superseded",
+            entry.next_attempt_at,
+            None,
+            Some(change),
+            now,
+        )
+        .await?;
+        let record = OutboxRecord {
+            confirmation: Some(change.clone()),
+            updated_at: now,
+            ..entry.record.clone()
+        };
         Ok(entry.step(record))
     }
 
@@ -326,7 +396,11 @@ impl Store {
     }
 
     /// Whether `lease` is still the live posting lease at `now`.
-    pub async fn posting_lease_live(&self, lease: &PostingLease, now: i64) -> Result<bool, StoreError> {
+    pub async fn posting_lease_live(
+        &self,
+        lease: &PostingLease,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT 1 AS one FROM posting_lease WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > $4",
@@ -343,10 +417,17 @@ impl Store {
 }
 
 fn stale<S: StateMarker>(entry: &OutboxEntry<S>) -> StoreError {
-    StoreError::OutboxStale { id: entry.id.to_string(), expected: S::STATE, attempts: entry.attempts }
+    StoreError::OutboxStale {
+        id: entry.id.to_string(),
+        expected: S::STATE,
+        attempts: entry.attempts,
+    }
 }
 
-fn check_target<S: StateMarker>(entry: &OutboxEntry<S>, change: &TargetStateChanged) -> Result<(), StoreError> {
+fn check_target<S: StateMarker>(
+    entry: &OutboxEntry<S>,
+    change: &TargetStateChanged,
+) -> Result<(), StoreError> {
     if change.target == entry.target {
         Ok(())
     } else {

@@ -18,8 +18,9 @@ pub(crate) trait RowExt {
     /// A fixed-size byte column (hashes, keys, signatures).
     fn array<const N: usize>(&self, col: &str) -> Result<[u8; N], StoreError> {
         let v = self.bytes(col)?;
-        v.try_into()
-            .map_err(|v: Vec<u8>| StoreError::Corrupt(format!("{col} has {} bytes, expected {N}", v.len())))
+        v.try_into().map_err(|v: Vec<u8>| {
+            StoreError::Corrupt(format!("{col} has {} bytes, expected {N}", v.len()))
+        })
     }
 }
 

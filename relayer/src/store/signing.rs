@@ -91,7 +91,12 @@ pub struct VoucherRecord {
 impl Store {
     /// Stores the result of the worker holding `lease` (signature already verified) and
     /// marks the job `result_stored`. Only the current lease of a running job may do so.
-    pub async fn store_result(&self, lease: &Lease, result: &StoredResult, now: i64) -> Result<(), StoreError> {
+    pub async fn store_result(
+        &self,
+        lease: &Lease,
+        result: &StoredResult,
+        now: i64,
+    ) -> Result<(), StoreError> {
         with_tx!(self, tx, pg => {
             let job = load_job!(&mut *tx, &lease.escrow, pg);
             check_current(&job, lease)?;
@@ -124,7 +129,11 @@ impl Store {
     }
 
     /// A stored result of a job by its hash.
-    pub async fn result(&self, escrow: &str, result_hash: &[u8; 32]) -> Result<Option<StoredResult>, StoreError> {
+    pub async fn result(
+        &self,
+        escrow: &str,
+        result_hash: &[u8; 32],
+    ) -> Result<Option<StoredResult>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT result_hash, body, input_tokens, output_tokens, worker_pubkey, worker_signature \
@@ -210,7 +219,11 @@ impl Store {
     }
 
     /// Records a relayer's signature for a proof; returns false if it was already there.
-    pub async fn add_proof_signature(&self, sig: &ProofSignature, now: i64) -> Result<bool, StoreError> {
+    pub async fn add_proof_signature(
+        &self,
+        sig: &ProofSignature,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         with_pool!(self, pool => {
             let done = sqlx::query(
                 "INSERT INTO proof_signatures (escrow, payload_hash, signer_index, signer_pubkey, signature, \
@@ -229,7 +242,11 @@ impl Store {
     }
 
     /// The signatures collected for one proof payload, by ascending signer index.
-    pub async fn proof_signatures(&self, escrow: &str, payload_hash: &[u8; 32]) -> Result<Vec<ProofSignature>, StoreError> {
+    pub async fn proof_signatures(
+        &self,
+        escrow: &str,
+        payload_hash: &[u8; 32],
+    ) -> Result<Vec<ProofSignature>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query(
                 "SELECT signer_index, signer_pubkey, signature FROM proof_signatures \
@@ -259,7 +276,11 @@ impl Store {
     /// ([`StoreError::VoucherNotMonotonic`]) an older epoch or, in the same epoch, a lower
     /// cumulative amount than already signed; an equal amount may be re-signed (e.g. with
     /// a later `valid_until`), since the contract pays only the delta.
-    pub async fn commit_voucher_signature(&self, v: &VoucherSignature, now: i64) -> Result<SignOutcome, StoreError> {
+    pub async fn commit_voucher_signature(
+        &self,
+        v: &VoucherSignature,
+        now: i64,
+    ) -> Result<SignOutcome, StoreError> {
         with_tx!(self, tx, pg => {
             let done = sqlx::query(
                 "INSERT INTO vouchers (account, provider, epoch, cumulative, valid_until, payload_hash, signature, \
@@ -302,7 +323,11 @@ impl Store {
     }
 
     /// The newest voucher signed for (account, provider).
-    pub async fn voucher(&self, account: &str, provider: &str) -> Result<Option<VoucherRecord>, StoreError> {
+    pub async fn voucher(
+        &self,
+        account: &str,
+        provider: &str,
+    ) -> Result<Option<VoucherRecord>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT epoch, cumulative, settled, valid_until, payload_hash, signature FROM vouchers \

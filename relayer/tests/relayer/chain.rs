@@ -1,0 +1,134 @@
+//! Re-seen transactions are no-ops; refused events record nothing; cursors only advance.
+
+use spindle_relayer::job::JobState;
+use spindle_relayer::store::{Applied, ChainEvent, ChainTx, Cursor, StoreError};
+
+use crate::common::{TestDb, both_backends};
+use crate::fixtures::{HUB, escrow, funded, h, tx};
+
+async fn reseen_transactions_are_noops(db: TestDb) {
+    let s = db.store();
+    let e = escrow(1);
+    assert_eq!(
+        s.apply_chain_tx(&tx(HUB, 10), &funded(1, 1_000), 100)
+            .await
+            .unwrap(),
+        Applied::New
+    );
+    // The job moves on; the same funding transaction seen again (overlapping page,
+    // restart, second replica) must neither fail nor reset it.
+    let lease = s.claim_next("w", 100, 30).await.unwrap().unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            s.apply_chain_tx(&tx(HUB, 10), &funded(1, 1_000), 101)
+                .await
+                .unwrap(),
+            Applied::AlreadySeen
+        );
+    }
+    let job = s.job(&e).await.unwrap().unwrap();
+    assert_eq!((job.state, job.lease_seq), (JobState::Leased, lease.seq));
+    assert_eq!(db.raw_int("SELECT COUNT(*) FROM jobs").await, 1);
+    assert_eq!(
+        db.raw_int("SELECT COUNT(*) FROM seen_transactions").await,
+        1
+    );
+
+    // Settlement seen twice settles once; a second *different* settlement would be illegal.
+    let settle = [ChainEvent::JobSettled { escrow: e.clone() }];
+    assert_eq!(
+        s.apply_chain_tx(&tx(&e, 50), &settle, 102).await.unwrap(),
+        Applied::New
+    );
+    assert_eq!(
+        s.apply_chain_tx(&tx(&e, 50), &settle, 103).await.unwrap(),
+        Applied::AlreadySeen
+    );
+    let err = s
+        .apply_chain_tx(&tx(&e, 51), &settle, 104)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::IllegalTransition {
+                from: JobState::Settled,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        !s.is_seen(&e, 51).await.unwrap(),
+        "a refused transaction is not marked seen"
+    );
+    assert_eq!(s.job(&e).await.unwrap().unwrap().state, JobState::Settled);
+
+    // The same (account, lt) with another hash means our view forked: refuse loudly.
+    let forked = ChainTx {
+        hash: h(12345),
+        ..tx(HUB, 10)
+    };
+    let err = s.apply_chain_tx(&forked, &[], 105).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TxHashMismatch { lt: 10, .. }),
+        "{err}"
+    );
+}
+
+async fn refused_event_records_nothing(db: TestDb) {
+    let s = db.store();
+    // Funds job 1, then settles an unknown escrow in the same transaction: all or nothing.
+    let events = vec![
+        ChainEvent::JobFunded(crate::fixtures::job(1, 1_000)),
+        ChainEvent::JobSettled {
+            escrow: "0:unknown".into(),
+        },
+    ];
+    let err = s
+        .apply_chain_tx(&tx(HUB, 10), &events, 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::JobNotFound(_)), "{err}");
+    assert!(!s.is_seen(HUB, 10).await.unwrap());
+    assert_eq!(
+        s.job(&escrow(1)).await.unwrap(),
+        None,
+        "the funding in the refused tx was rolled back"
+    );
+}
+
+async fn cursors_only_advance(db: TestDb) {
+    let s = db.store();
+    assert_eq!(s.cursor(HUB).await.unwrap(), None);
+    let c10 = Cursor {
+        lt: 10,
+        hash: h(10),
+    };
+    let c20 = Cursor {
+        lt: 20,
+        hash: h(20),
+    };
+    assert!(s.advance_cursor(HUB, &c10, 1).await.unwrap());
+    assert!(s.advance_cursor(HUB, &c20, 2).await.unwrap());
+    assert!(
+        !s.advance_cursor(HUB, &c10, 3).await.unwrap(),
+        "never backwards"
+    );
+    assert!(
+        !s.advance_cursor(HUB, &c20, 4).await.unwrap(),
+        "same position is a no-op"
+    );
+    assert_eq!(s.cursor(HUB).await.unwrap(), Some(c20));
+    assert_eq!(
+        s.cursor("0:other").await.unwrap(),
+        None,
+        "cursors are per account"
+    );
+}
+
+both_backends!(
+    reseen_transactions_are_noops,
+    refused_event_records_nothing,
+    cursors_only_advance
+);

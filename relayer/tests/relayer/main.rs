@@ -1,0 +1,14 @@
+//! Relayer foundation tests. Every store test body runs twice, on a fresh SQLite file
+//! and on a fresh PostgreSQL database (see `common`), so both backends obey the same rules.
+
+mod common;
+mod fixtures;
+
+mod chain;
+mod config;
+mod harness;
+mod jobs;
+mod leases;
+mod migrations;
+mod outbox;
+mod signing;
