@@ -1,0 +1,61 @@
+// Starts the devnet binary (target/{debug,release}/spindle-devnet or $DEVNET_BIN)
+// on a free port and returns its URLs and a stop function.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function devnetBin() {
+  if (process.env.DEVNET_BIN) return process.env.DEVNET_BIN;
+  for (const p of ['target/release/spindle-devnet', 'target/debug/spindle-devnet']) {
+    if (existsSync(path.join(root, p))) return path.join(root, p);
+  }
+  throw new Error('build the devnet first: cargo build -p spindle-devnet');
+}
+
+export async function startDevnet(args = []) {
+  const child = spawn(devnetBin(), ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('devnet did not start:\n' + out)), 20000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/JSON-RPC:\s+(\S+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.on('exit', (code) => reject(new Error(`devnet exited with ${code}:\n${out}`)));
+  });
+  const base = url.replace(/\/api\/v2\/jsonRPC$/, '');
+  return {
+    jsonRpc: url,
+    base,
+    async devnet(method, body) {
+      const res = await fetch(`${base}/devnet/${method}`, body === undefined
+        ? { method: 'GET' }
+        : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const json = await res.json();
+      if (!json.ok) throw new Error(`devnet ${method}: ${JSON.stringify(json)}`);
+      return json.result;
+    },
+    async rpc(method, params) {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 1, jsonrpc: '2.0', method, params }) });
+      return res.json();
+    },
+    stop() { child.kill('SIGTERM'); },
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what, fn, timeoutMs = 15000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
