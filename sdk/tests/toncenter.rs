@@ -80,7 +80,7 @@ fn history(n: u64) -> Vec<Value> {
 }
 
 fn id_of(txs: &[Value], lt: u64) -> TransactionId {
-    let tx = txs.iter().find(|t| t["transaction_id"]["lt"] == lt.to_string()).unwrap();
+    let tx = txs.iter().find(|t| t["transaction_id"]["lt"].as_str() == Some(lt.to_string().as_str())).unwrap();
     serde_json::from_value(tx["transaction_id"].clone()).unwrap()
 }
 

@@ -208,10 +208,10 @@ impl Toncenter {
         let mut expected: Option<TransactionId> = None;
         let mut empty_pages = 0;
         loop {
-            if let Some(exp) = &expected {
-                if exp.lt == 0 || Some(exp) == since {
-                    return Ok(reversed(newest_first));
-                }
+            if let Some(exp) = &expected
+                && (exp.lt == 0 || Some(exp) == since)
+            {
+                return Ok(reversed(newest_first));
             }
             let anchor = newest_first.last().map(|t| t.transaction_id.clone());
             let page = self.get_transactions(address, page_size, anchor.as_ref()).await?;
