@@ -1,11 +1,25 @@
 //! Compiled contract artifacts: `contracts/build/<name>.json` files of the form
-//! `{"name", "codeBoc": base64, "codeHash": hex}` written by the contracts build.
+//! `{"name", "codeBoc": base64, "codeHash": hex}` written by the contracts build,
+//! loaded at run time ([`Artifact::load`]) or embedded ([`artifact!`](crate::artifact)).
 
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::{ArcCell, Error, Result, boc};
+
+/// Embeds `contracts/build/<name>.json` into the binary at compile time and
+/// parses it (once per call), e.g. `spindle_sdk::artifact!("hub")`. The path is
+/// resolved from the calling crate, so call it from a crate of this workspace.
+#[macro_export]
+macro_rules! artifact {
+    ($name:literal) => {
+        $crate::contracts::Artifact::from_json(
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/build/", $name, ".json")),
+            concat!("contracts/build/", $name, ".json"),
+        )
+    };
+}
 
 /// A compiled contract: its name and code cell (hash already checked).
 #[derive(Debug, Clone)]

@@ -31,6 +31,8 @@ struct Chain {
     faults: VecDeque<Fault>,
     /// Answer every request with this fault (after `faults` runs out).
     always: Option<Fault>,
+    /// Whether the account has been deployed.
+    active: bool,
     requests: Vec<Value>,
     api_keys: Vec<Option<String>>,
 }
@@ -137,10 +139,11 @@ async fn rpc(State(chain): State<Shared>, headers: HeaderMap, Json(req): Json<Va
         })),
         "getAddressInformation" => ok(json!({
             "@type": "raw.fullAccountState", "balance": "9876543210", "extra_currencies": [],
+            "state": if chain.lock().unwrap().active { "active" } else { "uninitialized" },
             "code": "", "data": "",
             "last_transaction_id": {"@type": "internal.transactionId", "lt": "0", "hash": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
             "block_id": {"@type": "ton.blockIdExt", "workchain": -1, "shard": "-9223372036854775808", "seqno": 1, "root_hash": "", "file_hash": ""},
-            "frozen_hash": "", "sync_utime": 1_700_000_123, "state": "uninitialized"
+            "frozen_hash": "", "sync_utime": 1_700_000_123
         })),
         "getWalletInformation" => ok(json!({
             "wallet": true, "balance": "5000000000", "account_state": "active", "wallet_type": "wallet v5 r1",
@@ -339,6 +342,11 @@ async fn decodes_documented_responses() {
 
     let info = client.get_address_information(&account()).await.unwrap();
     assert_eq!((info.balance, info.state.as_str(), info.last_transaction_id.lt), (9_876_543_210, "uninitialized", 0));
+
+    assert_eq!(client.wallet_seqno(&account()).await.unwrap(), 0);
+    chain.lock().unwrap().active = true;
+    assert_eq!(client.wallet_seqno(&account()).await.unwrap(), 42);
+    assert_eq!(chain.lock().unwrap().requests.last().unwrap()["params"]["method"], "seqno");
 
     let wallet = client.get_wallet_information(&account()).await.unwrap();
     assert_eq!((wallet.seqno, wallet.balance, wallet.wallet_id), (Some(17), 5_000_000_000, Some(2147483409)));

@@ -167,6 +167,20 @@ impl Toncenter {
         self.call("getWalletInformation", json!({ "address": address::to_raw(address) })).await
     }
 
+    /// A wallet's current seqno: 0 until it is deployed, else its `seqno` get-method.
+    pub async fn wallet_seqno(&self, address: &TonAddress) -> ToncenterResult<u32> {
+        if self.get_address_information(address).await?.state != "active" {
+            return Ok(0);
+        }
+        let result = self.run_get_method(address, "seqno", &[]).await?;
+        let seqno = result.stack.first().and_then(StackValue::as_num).and_then(|n| u32::try_from(n).ok());
+        seqno.ok_or_else(|| ToncenterError {
+            method: "runGetMethod",
+            attempts: 1,
+            cause: Cause::Decode(format!("seqno returned {:?}", result.stack.first())),
+        })
+    }
+
     /// Up to `limit` transactions, newest first, starting at `from` (inclusive)
     /// or at the newest. Pages may come back shorter than `limit`.
     pub async fn get_transactions(
