@@ -44,8 +44,10 @@ pub struct ChainConfig {
     pub api_key: Option<Secret<String>>,
     /// Requests per second the API key allows.
     pub rps: u32,
-    /// The hub contract's address, as written (the SDK parses it when it lands).
+    /// The hub contract's address, as written in the config.
     pub hub: String,
+    /// The same address in raw `workchain:hex` form, as the store keys addresses.
+    pub hub_raw: String,
 }
 
 /// Where the store lives; `Debug` and `Display` hide a password.

@@ -169,15 +169,19 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         raw.chain.hub,
         "set the hub contract's address (shown by `spindle devnet` or the deployment)",
     );
-    if let Some(h) = &hub
-        && h.chars().any(char::is_whitespace)
-    {
-        c.fail(
-            "chain.hub",
-            format!("{h:?} contains whitespace"),
-            "paste the address without spaces",
-        );
-    }
+    let hub_raw = hub
+        .as_deref()
+        .and_then(|h| match spindle_sdk::address::parse_address(h) {
+            Ok(address) => Some(spindle_sdk::address::to_raw(&address)),
+            Err(e) => {
+                c.fail(
+                    "chain.hub",
+                    format!("{h:?} is not a TON address ({e})"),
+                    "paste the hub address in raw (0:…) or user-friendly (EQ…) form",
+                );
+                None
+            }
+        });
 
     // relayer key
     let key_file = c
@@ -258,6 +262,16 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             peers.push(Peer { url, pubkey });
         }
     }
+    if let Some(own) = key.as_ref().map(RelayerKey::public_key)
+        && peers.iter().any(|p| p.pubkey == own)
+    {
+        c.fail(
+            "peers",
+            format!("list this relayer's own key ({}…)", &hex::encode(own)[..16]),
+            "list only the other relayers of the set",
+        );
+    }
+
     // prices
     let mut prices = Vec::new();
     let mut priced = HashSet::new();
@@ -344,13 +358,22 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         100,
     ) as u32;
 
-    match (c.0.is_empty(), api_url, hub, key_file, key, listen) {
-        (true, Some(api_url), Some(hub), Some(key_file), Some(key), Some(listen)) => Ok(Config {
+    match (c.0.is_empty(), api_url, hub, hub_raw, key_file, key, listen) {
+        (
+            true,
+            Some(api_url),
+            Some(hub),
+            Some(hub_raw),
+            Some(key_file),
+            Some(key),
+            Some(listen),
+        ) => Ok(Config {
             chain: ChainConfig {
                 api_url,
                 api_key,
                 rps,
                 hub,
+                hub_raw,
             },
             key_file,
             key,

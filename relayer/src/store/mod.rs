@@ -120,10 +120,18 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options)
-                .await?;
+            // Each connection to `:memory:` is its own database: keep exactly one, forever.
+            let pool = if url.contains(":memory:") {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                SqlitePoolOptions::new().max_connections(4)
+            }
+            .connect_with(options)
+            .await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
@@ -186,6 +194,56 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Number of jobs in each state (every state listed, zeros included), for `/metrics`.
+    pub async fn job_counts(&self) -> Result<Vec<(crate::job::JobState, u64)>, StoreError> {
+        let counted = self
+            .count_by("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+            .await?;
+        Ok(crate::job::JobState::ALL
+            .into_iter()
+            .map(|state| {
+                (
+                    state,
+                    counted
+                        .iter()
+                        .find(|(s, _)| s == state.as_str())
+                        .map_or(0, |(_, n)| *n),
+                )
+            })
+            .collect())
+    }
+
+    /// Number of outbox items in each state (every state listed), for `/metrics`.
+    pub async fn outbox_counts(
+        &self,
+    ) -> Result<Vec<(crate::outbox::OutboxState, u64)>, StoreError> {
+        let counted = self
+            .count_by("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+            .await?;
+        Ok(crate::outbox::OutboxState::ALL
+            .into_iter()
+            .map(|state| {
+                (
+                    state,
+                    counted
+                        .iter()
+                        .find(|(s, _)| s == state.as_str())
+                        .map_or(0, |(_, n)| *n),
+                )
+            })
+            .collect())
+    }
+
+    async fn count_by(&self, sql: &'static str) -> Result<Vec<(String, u64)>, StoreError> {
+        use row::RowExt;
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            rows.iter().map(|r| Ok((r.text("state")?, from_db("count", r.int("n")?)?))).collect()
+        })
+    }
+}
+
 /// Drops the password from a database URL so it can appear in errors and logs.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -205,4 +263,45 @@ pub(crate) fn to_db(field: &'static str, value: u64) -> Result<i64, StoreError> 
 /// Converts a database integer back, refusing negative values (which constraints forbid).
 pub(crate) fn from_db(field: &'static str, value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{field} is negative: {value}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_keeps_its_data() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let job = NewJob {
+            escrow: "0:e".into(),
+            client: "0:c".into(),
+            nonce: 1,
+            asset: "TON".into(),
+            amount: 5,
+            deadline: 100,
+            spec_hash: [1; 32],
+        };
+        store.insert_job(&job, 1).await.unwrap();
+        // Many round trips: a pool that opened a second connection would see an empty database.
+        for _ in 0..20 {
+            assert!(store.job("0:e").await.unwrap().is_some());
+        }
+        let counts = store.job_counts().await.unwrap();
+        assert_eq!(counts.len(), 9);
+        assert_eq!(counts[0], (crate::job::JobState::Funded, 1));
+        assert!(counts[1..].iter().all(|(_, n)| *n == 0));
+    }
+
+    #[tokio::test]
+    async fn unsupported_url_is_named_without_its_password() {
+        let err = Store::connect("mysql://user:topsecret@host/db")
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{msg}");
+        assert!(
+            !msg.contains("topsecret") && msg.contains("sqlite://") && msg.contains("postgres://"),
+            "{msg}"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use spindle_relayer::config::{Config, ConfigError, example_config};
 
 const KEY_HEX: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0";
-const HUB: &str = "EQBh8-fakehubaddress";
+const HUB: &str = "0:1212121212121212121212121212121212121212121212121212121212121212";
 
 fn key_file(dir: &Path, mode: u32) -> PathBuf {
     let path = dir.join("relayer.key");
@@ -205,4 +205,70 @@ fn unknown_settings_are_refused() {
         .unwrap_err();
     assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
     assert!(err.to_string().contains("api_ur"), "{err}");
+}
+
+#[test]
+fn hub_is_checked_and_normalised() {
+    let dir = crate::common::temp_dir("cfg_hub");
+    let key = key_file(&dir, 0o600);
+    let address = spindle_sdk::address::parse_address(HUB).unwrap();
+    let friendly = spindle_sdk::address::to_user_friendly(&address, true, false);
+    let config = Config::from_toml_str(&example_config(&friendly, &key), "test", env(&[])).unwrap();
+    assert_eq!(
+        (config.chain.hub.as_str(), config.chain.hub_raw.as_str()),
+        (friendly.as_str(), HUB)
+    );
+
+    let err = Config::from_toml_str(&example_config("EQ-not-an-address", &key), "test", env(&[]))
+        .unwrap_err();
+    let msg = problems(err);
+    assert!(
+        msg.contains("chain.hub (SPINDLE_CHAIN_HUB)") && msg.contains("not a TON address"),
+        "{msg}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn own_key_among_peers_is_refused() {
+    let dir = crate::common::temp_dir("cfg_self");
+    let key = key_file(&dir, 0o600);
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(KEY_HEX, &mut seed).unwrap();
+    let own = hex::encode(
+        spindle_sdk::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes(),
+    );
+    let peers = format!("{own}@https://me.example:8480");
+    let err = Config::from_toml_str(
+        &example_config(HUB, &key),
+        "test",
+        env(&[("SPINDLE_PEERS", &peers)]),
+    )
+    .unwrap_err();
+    let msg = problems(err);
+    assert!(msg.contains("own key"), "{msg}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn init_writes_a_private_key_once() {
+    use spindle_relayer::config::RelayerKey;
+    let dir = crate::common::temp_dir("cfg_init");
+    let path = dir.join("new.key");
+    let key = RelayerKey::from_seed([7; 32]);
+    key.write_new(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let err = RelayerKey::from_seed([8; 32]).write_new(&path).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::AlreadyExists,
+        "an existing key is never overwritten"
+    );
+    let config = Config::from_toml_str(&example_config(HUB, &path), "test", env(&[])).unwrap();
+    assert_eq!(config.key.seed(), &[7; 32]);
+    assert_eq!(config.key.public_key(), key.public_key());
+    std::fs::remove_dir_all(dir).unwrap();
 }
