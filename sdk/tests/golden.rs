@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 use spindle_sdk::address::{self, AddressForm};
-use spindle_sdk::message::{InternalMessage, StateInit, external_message};
+use spindle_sdk::message::{InternalMessage, StateInit, contract_address, external_message};
 use spindle_sdk::signing::{self, PayloadHeader};
+use spindle_sdk::tonconnect::{TonConnectMessage, transfer_link};
 use spindle_sdk::wallet::{Outgoing, Transfer, WalletV4R2, WalletV5R1, mnemonic_to_key};
 use spindle_sdk::{ArcCell, Signature, SigningKey, boc};
 
@@ -75,6 +76,8 @@ fn state_init_and_contract_address() {
         assert_eq!(boc::to_boc_base64(&init.to_cell().unwrap()), s(&v["state_init"]));
         let wc = v["workchain"].as_i64().unwrap() as i32;
         assert_eq!(address::to_raw(&init.address(wc).unwrap()), s(&v["address"]));
+        let derived = contract_address(wc, init.code.clone(), init.data.clone()).unwrap();
+        assert_eq!(address::to_raw(&derived), s(&v["address"]));
     }
 }
 
@@ -91,6 +94,17 @@ fn external_messages() {
         let msg = message(m);
         let cell = external_message(&msg.to, msg.state_init.as_ref(), msg.body.as_deref().unwrap()).unwrap();
         assert_eq!(boc::to_boc_base64(&cell), s(&m["cell"]), "{m}");
+    }
+}
+
+#[test]
+fn tonconnect_messages_and_links() {
+    for v in vectors()["tonconnect"].as_array().unwrap() {
+        let msg = message(v);
+        let testnet = v["testnet"].as_bool().unwrap();
+        let tc = TonConnectMessage::from_message(&msg, testnet).unwrap();
+        assert_eq!(serde_json::to_value(&tc).unwrap(), v["message"]);
+        assert_eq!(transfer_link(&msg, testnet).unwrap(), s(&v["link"]));
     }
 }
 

@@ -82,6 +82,19 @@ const externalMessages = msgCases.filter((m) => m.body).map((m) => {
   return { ...describe(m), cell: boc(beginCell().store(storeMessage(ext)).endCell()) };
 });
 
+// ---- TonConnect messages and ton://transfer links, as a dApp builds them ----
+const tonconnect = msgCases.flatMap((m) => [false, true].map((testnet) => {
+  const address = m.to.toString({ bounceable: m.bounce, testOnly: testnet, urlSafe: true });
+  const init = m.init && beginCell().store(storeStateInit(m.init)).endCell();
+  const message = { address, amount: m.value.toString() };
+  if (m.body) message.payload = boc(m.body);
+  if (init) message.stateInit = boc(init);
+  let link = `ton://transfer/${address}?amount=${m.value}`;
+  if (m.body) link += `&bin=${m.body.toBoc().toString("base64url")}`;
+  if (init) link += `&init=${init.toBoc().toString("base64url")}`;
+  return { ...describe(m), testnet, message, link };
+}));
+
 // ---- wallets ----
 const walletKey = keys("spindle wallet key");
 const transfers = [
@@ -150,7 +163,7 @@ for (const words of phrases) {
 
 const vectors = {
   addresses, bocs, state_inits: stateInits,
-  internal_messages: internalMessages, external_messages: externalMessages,
+  internal_messages: internalMessages, external_messages: externalMessages, tonconnect,
   wallets,
   payloads: { public_key: hex(payloadKey.publicKey), secret_seed: hex(seed("spindle relayer key")), cases: payloads },
   mnemonics,
