@@ -67,8 +67,8 @@ pub struct LlamaServerConfig {
     pub binary: PathBuf,
     pub model: PathBuf,
     pub alias: String,
-    /// Serve `/v1/embeddings` (`--embeddings --pooling mean`). llama.cpp then
-    /// refuses completions, so a test needing both starts two servers.
+    /// Also serve `/v1/embeddings` (`--embeddings --pooling mean`); chat and
+    /// completions keep working, with the same answers.
     pub embeddings: bool,
     /// Further `llama-server` flags.
     pub extra_args: Vec<String>,

@@ -30,9 +30,13 @@
 //!   and 200 `{"status":"ok"}` when ready; vLLM and SGLang with 200 and an
 //!   empty body. Only the status is checked.
 //! - **Embeddings.** llama.cpp serves `/v1/embeddings` only when started with
-//!   `--embeddings` (plus `--pooling` for a chat model such as SmolLM2), and
-//!   then refuses completions: chat and embeddings need separate processes.
-//!   vLLM likewise runs an embedding model as its own server.
+//!   `--embeddings`, and a chat model such as SmolLM2 also needs `--pooling
+//!   mean` (else 400 "Pooling type 'none' is not OAI compatible"). The llama.cpp
+//!   built by `scripts/setup-inference` then still answers chat and completions,
+//!   identically (tested), so one process can serve both; its help calls the
+//!   flag "for dedicated embedding models" and older builds refused completions
+//!   with it, so providers may equally run two processes. vLLM (`--task embed`)
+//!   and SGLang (`--is-embedding`) run an embedding model as its own server.
 //! - **Cached prompt tokens** are read from
 //!   `usage.prompt_tokens_details.cached_tokens` when present (llama.cpp;
 //!   vLLM with `--enable-prompt-tokens-details`), else 0.
@@ -66,8 +70,11 @@ impl Backend {
     pub fn new(base_url: impl Into<String>) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // The backend is the provider's own server: an HTTP proxy set in
+            // the environment (e.g. for package registries) must not catch it.
+            .no_proxy()
             .build()
-            .expect("a reqwest client with only a connect timeout always builds");
+            .expect("a reqwest client with these settings always builds");
         Self::with_client(base_url, http)
     }
 
