@@ -122,6 +122,8 @@ impl LlamaServerConfig {
             .arg("--model")
             .arg(&self.model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            // One slot keeps sequential answers reproducible; a fixed thread
+            // count, not the machine's, is one less thing to vary between hosts.
             .args(["--threads", "2", "--parallel", "1", "--seed", "42"])
             .args(["--alias", &self.alias]);
         if self.embeddings {
