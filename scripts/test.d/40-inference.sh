@@ -16,7 +16,7 @@ log=$(mktemp)
   --threads 2 --parallel 1 --seed 42 --alias "$SPINDLE_MODEL_ALIAS" >"$log" 2>&1 &
 pid=$!
 # Stop llama-server itself, by PID, whatever happens below.
-trap 'kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
+trap 'rc=$?; kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; rm -f "$log"; exit $rc' EXIT
 for _ in $(seq 1200); do
   curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
   kill -0 "$pid" 2>/dev/null || { tail -n 30 "$log" >&2; echo "llama-server exited" >&2; exit 1; }
