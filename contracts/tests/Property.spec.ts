@@ -163,7 +163,7 @@ describe('property: random operations conserve money and never reach a forbidden
                 let want = 0;
                 let pay = 0n;
                 const sigValid = mutation === 'none' || (mutation === 'removed' && a.relayerVersion === 1);
-                const minValue = gasFee(CA_GAS.settle) + gasFee(CA_GAS.stakeCredit) + 2n * 400000n;
+                const minValue = gasFee(CA_GAS.settle) + 2n * 400000n;
                 if (value < minValue) want = CaError.valueTooLow;
                 else if (mutation === 'network') want = CaError.wrongNetwork;
                 else if (mutation === 'other-account') want = CaError.wrongTarget;
