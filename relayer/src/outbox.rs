@@ -214,7 +214,10 @@ pub trait StateMarker: sealed::Sealed {
 }
 
 /// States from which an item may be (re-)submitted or superseded.
-pub trait Sendable: StateMarker {}
+pub trait Sendable: StateMarker + Sized {
+    /// Wraps an entry of this state for a batch.
+    fn pending(entry: OutboxEntry<Self>) -> Pending;
+}
 
 macro_rules! markers {
     ($($(#[$doc:meta])* $name:ident => $state:ident),* $(,)?) => {$(
@@ -239,8 +242,53 @@ markers! {
     /// The target's state changed without our submission (terminal).
     Superseded => Superseded,
 }
-impl Sendable for Prepared {}
-impl Sendable for FailedRetryable {}
+impl Sendable for Prepared {
+    fn pending(entry: OutboxEntry<Self>) -> Pending {
+        Pending::Prepared(entry)
+    }
+}
+impl Sendable for FailedRetryable {
+    fn pending(entry: OutboxEntry<Self>) -> Pending {
+        Pending::FailedRetryable(entry)
+    }
+}
+
+/// An item that may be sent now: prepared, or failed and due again. Batches of these
+/// are submitted together (one wallet message carries up to 255 actions).
+#[derive(Debug)]
+pub enum Pending {
+    Prepared(OutboxEntry<Prepared>),
+    FailedRetryable(OutboxEntry<FailedRetryable>),
+}
+
+impl Pending {
+    pub fn state(&self) -> OutboxState {
+        match self {
+            Pending::Prepared(_) => OutboxState::Prepared,
+            Pending::FailedRetryable(_) => OutboxState::FailedRetryable,
+        }
+    }
+
+    pub fn record(&self) -> &OutboxRecord {
+        match self {
+            Pending::Prepared(e) => e,
+            Pending::FailedRetryable(e) => e,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> OutboxRecord {
+        match self {
+            Pending::Prepared(e) => e.record,
+            Pending::FailedRetryable(e) => e.record,
+        }
+    }
+}
+
+impl<S: Sendable> From<OutboxEntry<S>> for Pending {
+    fn from(entry: OutboxEntry<S>) -> Self {
+        S::pending(entry)
+    }
+}
 
 /// An outbox item known to be in state `S`. Not `Clone`: each step consumes it.
 #[derive(Debug)]

@@ -6,10 +6,10 @@
 //! whose lease ran out (and was taken over) cannot record a send.
 
 use super::row::RowExt;
-use super::{Store, StoreError, from_db, to_db, with_pool};
+use super::{Store, StoreError, from_db, to_db, with_pool, with_tx};
 use crate::outbox::{
     AnyOutboxEntry, Confirmed, FailedRetryable, Failure, NewOutboxItem, OutboxEntry, OutboxId,
-    OutboxKind, OutboxRecord, OutboxState, Sendable, StateMarker, Submission, Submitted,
+    OutboxKind, OutboxRecord, OutboxState, Pending, Sendable, StateMarker, Submission, Submitted,
     Superseded, TargetStateChanged,
 };
 
@@ -132,11 +132,7 @@ impl Store {
     }
 
     /// Items to send now: prepared or failed-retryable, due at or before `now`.
-    pub async fn outbox_due(
-        &self,
-        now: i64,
-        limit: u32,
-    ) -> Result<Vec<AnyOutboxEntry>, StoreError> {
+    pub async fn outbox_due(&self, now: i64, limit: u32) -> Result<Vec<Pending>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state IN ('prepared', 'failed_retryable') \
              AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
@@ -146,7 +142,11 @@ impl Store {
             rows.iter()
                 .map(|row| {
                     let (state, record) = record_from_row(row)?;
-                    Ok(AnyOutboxEntry::from_record(state, record))
+                    Ok(match state {
+                        OutboxState::Prepared => Pending::Prepared(OutboxEntry::new(record)),
+                        OutboxState::FailedRetryable => Pending::FailedRetryable(OutboxEntry::new(record)),
+                        other => return Err(StoreError::Corrupt(format!("outbox_due read a {other} item"))),
+                    })
                 })
                 .collect()
         })
@@ -175,45 +175,83 @@ impl Store {
         submission: Submission,
         now: i64,
     ) -> Result<OutboxEntry<Submitted>, StoreError> {
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET state = 'submitted', attempts = attempts + 1, wallet_seqno = $1, \
-                 valid_until = $2, query_id = $3, posting_token = $4, last_error = NULL, updated_at = $5 \
-                 WHERE id = $6 AND state = $7 AND attempts = $8 AND EXISTS (SELECT 1 FROM posting_lease \
-                 WHERE name = $9 AND holder = $10 AND token = $4 AND expires_at > $5)",
-            )
-            .bind(submission.wallet_seqno.map(i64::from))
-            .bind(submission.valid_until)
-            .bind(submission.query_id.map(|q| to_db("query_id", q)).transpose()?)
-            .bind(poster.token)
-            .bind(now)
-            .bind(entry.id.as_str())
-            .bind(S::STATE.as_str())
-            .bind(i64::from(entry.attempts))
-            .bind(&poster.name)
-            .bind(&poster.holder)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        if done != 1 {
-            if !self.posting_lease_live(poster, now).await? {
-                return Err(StoreError::NotPoster {
-                    holder: poster.holder.clone(),
-                    token: poster.token,
-                });
+        let mut sent = self
+            .outbox_submit_batch(vec![entry.into()], poster, submission, now)
+            .await?;
+        Ok(sent.pop().expect("a batch of one yields one entry"))
+    }
+
+    /// Records that all `entries` go out in one external message (`submission`) under
+    /// `poster`'s lease: all of them, or none if any entry is stale or the lease is gone.
+    /// Call this *before* sending, and send only if it succeeds.
+    pub async fn outbox_submit_batch(
+        &self,
+        entries: Vec<Pending>,
+        poster: &PostingLease,
+        submission: Submission,
+        now: i64,
+    ) -> Result<Vec<OutboxEntry<Submitted>>, StoreError> {
+        let query_id = submission
+            .query_id
+            .map(|q| to_db("query_id", q))
+            .transpose()?;
+        with_tx!(self, tx, pg => {
+            for entry in &entries {
+                let done = sqlx::query(
+                    "UPDATE outbox SET state = 'submitted', attempts = attempts + 1, wallet_seqno = $1, \
+                     valid_until = $2, query_id = $3, posting_token = $4, last_error = NULL, updated_at = $5 \
+                     WHERE id = $6 AND state = $7 AND attempts = $8 AND EXISTS (SELECT 1 FROM posting_lease \
+                     WHERE name = $9 AND holder = $10 AND token = $4 AND expires_at > $5)",
+                )
+                .bind(submission.wallet_seqno.map(i64::from))
+                .bind(submission.valid_until)
+                .bind(query_id)
+                .bind(poster.token)
+                .bind(now)
+                .bind(entry.record().id.as_str())
+                .bind(entry.state().as_str())
+                .bind(i64::from(entry.record().attempts))
+                .bind(&poster.name)
+                .bind(&poster.holder)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done != 1 {
+                    let live = sqlx::query(
+                        "SELECT 1 AS one FROM posting_lease WHERE name = $1 AND holder = $2 AND token = $3 \
+                         AND expires_at > $4",
+                    )
+                    .bind(&poster.name)
+                    .bind(&poster.holder)
+                    .bind(poster.token)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if live.is_none() {
+                        return Err(StoreError::NotPoster { holder: poster.holder.clone(), token: poster.token });
+                    }
+                    return Err(StoreError::OutboxStale {
+                        id: entry.record().id.to_string(),
+                        expected: entry.state(),
+                        attempts: entry.record().attempts,
+                    });
+                }
             }
-            return Err(stale(&entry));
-        }
-        let record = OutboxRecord {
-            attempts: entry.attempts + 1,
-            submission: Some(submission),
-            posting_token: Some(poster.token),
-            last_error: None,
-            updated_at: now,
-            ..entry.record.clone()
-        };
-        Ok(entry.step(record))
+        });
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let record = entry.into_record();
+                OutboxEntry::new(OutboxRecord {
+                    attempts: record.attempts + 1,
+                    submission: Some(submission.clone()),
+                    posting_token: Some(poster.token),
+                    last_error: None,
+                    updated_at: now,
+                    ..record
+                })
+            })
+            .collect())
     }
 
     /// Records that a submission can no longer land; the item is due again at `retry_at`.

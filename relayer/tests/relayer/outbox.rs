@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use spindle_relayer::outbox::{
-    AnyOutboxEntry, Failure, NewOutboxItem, OutboxKind, OutboxState, Submission, TargetStateChanged,
+    AnyOutboxEntry, Failure, NewOutboxItem, OutboxKind, OutboxState, Pending, Submission,
+    TargetStateChanged,
 };
 use spindle_relayer::store::StoreError;
 use tokio::sync::Barrier;
@@ -190,7 +191,7 @@ async fn retry_keeps_the_id(db: TestDb) {
     );
 
     let [due] = <[_; 1]>::try_from(s.outbox_due(140, 10).await.unwrap()).unwrap();
-    let AnyOutboxEntry::FailedRetryable(due) = due else {
+    let Pending::FailedRetryable(due) = due else {
         panic!("due entry is failed_retryable")
     };
     assert_eq!(due.id, id);
@@ -295,8 +296,62 @@ async fn stale_copies_cannot_step_twice(db: TestDb) {
     assert!(a.outbox_due(10_000, 10).await.unwrap().is_empty());
 }
 
+async fn batches_submit_all_or_nothing(db: TestDb) {
+    let s = db.store();
+    let poster = s
+        .acquire_posting_lease("poster", "me", 100, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    for n in 1..=3 {
+        s.outbox_prepare(&item(n), 100).await.unwrap();
+    }
+    // A stale member (item 2 was already sent through another copy) refuses the whole batch.
+    let due = s.outbox_due(100, 10).await.unwrap();
+    assert_eq!(due.len(), 3);
+    let AnyOutboxEntry::Prepared(two) = s.outbox_get(&item(2).id()).await.unwrap().unwrap() else {
+        panic!()
+    };
+    s.outbox_submit(two, &poster, submission(150), 101)
+        .await
+        .unwrap();
+    let err = s
+        .outbox_submit_batch(due, &poster, submission(160), 102)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OutboxStale { .. }), "{err}");
+    let pending = s.outbox_due(102, 10).await.unwrap();
+    assert_eq!(
+        pending.len(),
+        2,
+        "items 1 and 3 are still prepared: the batch changed nothing"
+    );
+    assert!(
+        pending
+            .iter()
+            .all(|p| p.state() == OutboxState::Prepared && p.record().attempts == 0)
+    );
+
+    // A fresh batch of the pending items goes out together, sharing one wallet message.
+    let sent = s
+        .outbox_submit_batch(pending, &poster, submission(160), 103)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter()
+            .all(|e| e.submission.as_ref().unwrap().valid_until == Some(160) && e.attempts == 1)
+    );
+    assert_eq!(
+        s.outbox_counts().await.unwrap()[1],
+        (OutboxState::Submitted, 3)
+    );
+    assert!(s.outbox_due(10_000, 10).await.unwrap().is_empty());
+}
+
 both_backends!(
     one_poster_at_a_time,
     retry_keeps_the_id,
-    stale_copies_cannot_step_twice
+    stale_copies_cannot_step_twice,
+    batches_submit_all_or_nothing
 );
