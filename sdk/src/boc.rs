@@ -1,12 +1,14 @@
 //! Bag-of-cells (BoC) encoding: the wire format of cells in messages, API calls
 //! and contract artifacts.
 //!
-//! Cells are `tonlib-core` [`Cell`]s, but encoding lives here: the decoder checks
-//! every count, index and the CRC before trusting them (hostile input gives
-//! [`Error::Boc`], never a panic or a huge allocation), and the encoder orders
-//! cells exactly like `@ton/core`'s `toBoc()` so both sides produce identical bytes.
+//! Cells are `tonlib-core` [`Cell`]s, but the codec lives here because
+//! `tonlib-core`'s own trusts header counts and reference indices (hostile
+//! input can make it panic or allocate without bound), skips the CRC, and
+//! orders cells breadth-first. This decoder checks everything first and returns
+//! [`Error::Boc`]; this encoder orders cells like `@ton/core`'s `toBoc()`, so
+//! both sides produce identical bytes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -188,7 +190,7 @@ fn read_cell(r: &mut Reader, index: usize, cells: usize, size: usize) -> Result<
 /// once (at its first position after all of its parents).
 fn encode(root: &Cell) -> Vec<u8> {
     let mut post = Vec::new();
-    let mut seen = HashMap::new();
+    let mut seen = HashSet::new();
     visit(root, &mut seen, &mut post);
     post.reverse();
     let index: HashMap<TonHash, usize> =
@@ -227,8 +229,8 @@ fn encode(root: &Cell) -> Vec<u8> {
     out
 }
 
-fn visit<'a>(c: &'a Cell, seen: &mut HashMap<TonHash, ()>, post: &mut Vec<&'a Cell>) {
-    if seen.insert(c.cell_hash(), ()).is_some() {
+fn visit<'a>(c: &'a Cell, seen: &mut HashSet<TonHash>, post: &mut Vec<&'a Cell>) {
+    if !seen.insert(c.cell_hash()) {
         return;
     }
     for child in c.references().iter().rev() {

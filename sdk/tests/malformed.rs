@@ -82,15 +82,21 @@ fn bad_bocs() {
             }
         }
         // Without a CRC corrupt cells reach cell construction (exotic flags,
-        // levels, references): any outcome but a panic is fine.
+        // levels, references): any outcome but a panic is fine, and whatever
+        // decodes re-encodes to the same cell.
         let mut no_crc = bytes[..bytes.len() - 4].to_vec();
         no_crc[4] &= !0x40;
         assert!(boc::from_boc(&no_crc).is_ok());
+        if no_crc.len() > 1024 {
+            continue; // quadratic in debug builds; the smaller BoCs cover every field
+        }
         for i in 4..no_crc.len() {
             for flip in [0x01, 0x08, 0x10, 0x20, 0x80, 0xff] {
                 let mut corrupt = no_crc.clone();
                 corrupt[i] ^= flip;
-                let _ = boc::from_boc(&corrupt);
+                if let Ok(cell) = boc::from_boc(&corrupt) {
+                    assert_eq!(boc::from_boc(&boc::to_boc(&cell)).unwrap(), cell, "byte {i} ^ {flip:#x}");
+                }
             }
         }
     }
