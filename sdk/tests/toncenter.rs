@@ -33,6 +33,8 @@ struct Chain {
     always: Option<Fault>,
     /// Whether the account has been deployed.
     active: bool,
+    /// Refuse external messages the way a node does when the wallet throws.
+    reject_sends: bool,
     requests: Vec<Value>,
     api_keys: Vec<Option<String>>,
 }
@@ -154,6 +156,10 @@ async fn rpc(State(chain): State<Shared>, headers: HeaderMap, Json(req): Json<Va
             let cell = boc::from_boc_base64(p["boc"].as_str().unwrap()).unwrap();
             ok(json!({"@type": "raw.extMessageInfo", "hash": STANDARD.encode(cell.cell_hash().as_slice())}))
         }
+        "sendBoc" if chain.lock().unwrap().reject_sends => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "LITE_SERVER_UNKNOWN: cannot apply external message to current state : External message was not accepted",
+        ),
         "sendBoc" => ok(json!({"@type": "ok"})),
         "estimateFee" => ok(json!({
             "@type": "query.fees",
@@ -321,6 +327,7 @@ async fn rate_limit_spaces_requests_and_sends_the_key() {
     let (chain, url) = serve(Chain::default()).await;
     let config = ToncenterConfig { requests_per_second: 20.0, ..fast_config(&url) }.with_api_key("secret");
     let config = ToncenterConfig { requests_per_second: 20.0, ..config };
+    assert!(!format!("{config:?}").contains("secret"));
     let client = Arc::new(Toncenter::new(config));
     let started = tokio::time::Instant::now();
     let calls = (0..6).map(|_| {
@@ -355,6 +362,10 @@ async fn decodes_documented_responses() {
     let message = CellBuilder::new().store_u32(32, 0xabcdef).unwrap().build().unwrap();
     assert_eq!(client.send_boc_return_hash(&message).await.unwrap().hash, message.cell_hash());
     client.send_boc(&message).await.unwrap();
+
+    chain.lock().unwrap().reject_sends = true;
+    let err = client.send_boc(&message).await.unwrap_err();
+    assert!(matches!(err.cause, Cause::Rejected(_)) && err.attempts == 1, "{err}");
 
     let fees = client.estimate_fee(&account(), &message, None, true).await.unwrap();
     assert_eq!(fees.source_fees.total(), 4_308_012);

@@ -29,7 +29,7 @@ use crate::message::StateInit;
 use crate::{Cell, TonAddress, address, boc};
 
 /// Where and how fast to talk.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ToncenterConfig {
     /// Base URL, e.g. `https://toncenter.com/api/v2`.
     pub endpoint: String,
@@ -44,6 +44,19 @@ pub struct ToncenterConfig {
     /// First backoff; doubles per retry up to `max_backoff`, jittered to 50–100%.
     pub backoff: Duration,
     pub max_backoff: Duration,
+}
+
+/// Keeps the API key out of logs.
+impl std::fmt::Debug for ToncenterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToncenterConfig")
+            .field("endpoint", &self.endpoint)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("requests_per_second", &self.requests_per_second)
+            .field("max_retries", &self.max_retries)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ToncenterConfig {
@@ -89,6 +102,10 @@ pub enum Cause {
     /// The API answered `{"ok": false}`; `code` is toncenter's (often the HTTP status).
     #[error("API error {code}: {message}")]
     Api { code: i64, message: String },
+    /// The node refused an external message (the contract did not accept it,
+    /// e.g. a stale seqno or an expired `valid_until`); sending it again cannot help.
+    #[error("message rejected: {0}")]
+    Rejected(String),
     /// A non-JSON error response.
     #[error("HTTP {status}: {body}")]
     Http { status: u16, body: String },
@@ -379,10 +396,14 @@ impl Toncenter {
         let text = response.text().await.map_err(transport)?;
         match serde_json::from_str::<Envelope>(&text) {
             Ok(env) if env.ok && status == 200 => Ok(env.result),
-            Ok(env) => Err(Cause::Api {
-                code: env.code.unwrap_or(i64::from(status)),
-                message: env.error.unwrap_or_default(),
-            }),
+            Ok(env) => {
+                let message = env.error.unwrap_or_default();
+                // toncenter reports this as a 500, though it is final.
+                if message.contains("cannot apply external message") {
+                    return Err(Cause::Rejected(message));
+                }
+                Err(Cause::Api { code: env.code.unwrap_or(i64::from(status)), message })
+            }
             Err(_) if status != 200 => Err(Cause::Http { status, body: text.chars().take(200).collect() }),
             Err(e) => Err(Cause::Decode(e.to_string())),
         }
