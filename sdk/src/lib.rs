@@ -14,6 +14,23 @@
 //! | [`toncenter`] | toncenter API v2 client with rate limit and retries |
 //! | [`tonconnect`] | TonConnect `sendTransaction` requests and `ton://transfer` links |
 //! | [`contracts`] | compiled contract artifacts from `contracts/build/` |
+//!
+//! Paying a contract from a W5 wallet:
+//!
+//! ```
+//! use spindle_sdk::{address, boc, wallet::*, message::InternalMessage, MAINNET_GLOBAL_ID};
+//!
+//! let key = mnemonic_to_key(&generate_mnemonic())?;
+//! let wallet = WalletV5R1::new(key.verifying_key(), 0, MAINNET_GLOBAL_ID);
+//! let escrow = address::parse_address("EQAr2AbJfw4ArxofwzKPp2OpJpcjyNuPrE-Tr3HbGG1ukJ-t")?;
+//! let body = boc::build(|b| b.store_u32(32, 0x1234).map(drop))?;
+//! let pay = InternalMessage::new(escrow, 1_000_000_000).with_body(body);
+//! let transfer = Transfer { seqno: 0, valid_until: 1_900_000_000, messages: vec![Outgoing::new(pay)] };
+//! let external = wallet.external_transfer(&key, &transfer)?; // carries the state init at seqno 0
+//! let for_send_boc = boc::to_boc_base64(&external);
+//! # assert!(for_send_boc.starts_with("te6cc"));
+//! # Ok::<(), spindle_sdk::Error>(())
+//! ```
 
 pub mod address;
 pub mod boc;
