@@ -71,6 +71,8 @@ pub enum StoreError {
         expected: OutboxState,
         attempts: u32,
     },
+    #[error("outbox item for job {escrow} is invalid: {reason}")]
+    InvalidOutboxItem { escrow: String, reason: String },
     #[error("outbox {id}: not found")]
     OutboxNotFound { id: String },
     #[error("outbox {id}: the change observed on {observed} is not the target {target}")]

@@ -229,4 +229,29 @@ impl Store {
             ..job
         })
     }
+
+    /// Moves every unfinished job whose `deadline + grace` has passed to `expired` (their
+    /// leases end), returning the escrows moved. After `deadline + grace` the escrow no
+    /// longer accepts `complete`, so no work on them can be paid.
+    pub async fn expire_overdue(&self, now: i64, grace: i64) -> Result<Vec<String>, StoreError> {
+        let expired = with_tx!(self, tx, pg => {
+            let rows = sqlx::query(
+                "UPDATE jobs SET state = 'expired', updated_at = $1, lease_worker = NULL, lease_expires_at = NULL \
+                 WHERE deadline + $2 <= $1 AND state NOT IN ('settled', 'refunded', 'expired') RETURNING escrow",
+            )
+            .bind(now)
+            .bind(grace)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE leases SET ended_at = $1, end_reason = 'expired' WHERE ended_at IS NULL \
+                 AND escrow IN (SELECT escrow FROM jobs WHERE state = 'expired')",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            rows.iter().map(|row| row.text("escrow")).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(expired)
+    }
 }

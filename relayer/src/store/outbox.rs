@@ -5,8 +5,10 @@
 //! requires the caller's posting lease to be live in the same statement, so a replica
 //! whose lease ran out (and was taken over) cannot record a send.
 
+use super::jobs::{load_job, set_job_state};
 use super::row::RowExt;
 use super::{Store, StoreError, from_db, to_db, with_pool, with_tx};
+use crate::job::JobState;
 use crate::outbox::{
     AnyOutboxEntry, Confirmed, FailedRetryable, Failure, NewOutboxItem, OutboxEntry, OutboxId,
     OutboxKind, OutboxRecord, OutboxState, Pending, Sendable, StateMarker, Submission, Submitted,
@@ -116,6 +118,56 @@ impl Store {
             return Err(StoreError::OutboxConflict { id: id.to_string() });
         }
         Ok(entry)
+    }
+
+    /// Queues the completion proof of a `signed` job and marks the job `posted`, in one
+    /// transaction, so a crash never leaves a signed proof without its outbox item or a
+    /// posted job without one. Queuing the same item again for a `posted` job returns it.
+    pub async fn queue_completion(
+        &self,
+        item: &NewOutboxItem,
+        now: i64,
+    ) -> Result<AnyOutboxEntry, StoreError> {
+        let escrow = item.target.as_str();
+        if item.kind != OutboxKind::Complete {
+            return Err(StoreError::InvalidOutboxItem {
+                escrow: escrow.to_owned(),
+                reason: format!("kind is {}, not complete", item.kind.as_str()),
+            });
+        }
+        let id = item.id();
+        with_tx!(self, tx, pg => {
+            let job = load_job!(&mut *tx, escrow, pg);
+            sqlx::query(
+                "INSERT INTO outbox (id, kind, target, payload, state, attempts, next_attempt_at, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, 'prepared', 0, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(item.kind.as_str())
+            .bind(&item.target)
+            .bind(&item.payload)
+            .bind(item.not_before)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let row = sqlx::query("SELECT kind, target, payload FROM outbox WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            if row.text("kind")? != item.kind.as_str() || row.text("target")? != item.target || row.bytes("payload")? != item.payload {
+                return Err(StoreError::OutboxConflict { id: id.to_string() });
+            }
+            match job.state {
+                JobState::Signed => set_job_state!(tx, &job, JobState::Posted, now),
+                JobState::Posted => {}
+                from => {
+                    return Err(StoreError::IllegalTransition { escrow: escrow.to_owned(), from, to: JobState::Posted })
+                }
+            }
+        });
+        self.outbox_get(&id)
+            .await?
+            .ok_or_else(|| StoreError::OutboxNotFound { id: id.to_string() })
     }
 
     /// The outbox item with this id.

@@ -1,6 +1,7 @@
 //! The job lifecycle end to end, and refusals that leave the job untouched.
 
 use spindle_relayer::job::JobState;
+use spindle_relayer::outbox::{NewOutboxItem, OutboxKind, OutboxState};
 use spindle_relayer::store::{Acceptance, ChainEvent, JobProof, StoreError, StoredResult, Usage};
 
 use crate::common::{TestDb, both_backends};
@@ -211,8 +212,156 @@ async fn duplicate_job_refused(db: TestDb) {
     assert_eq!(db.raw_int("SELECT COUNT(*) FROM jobs").await, 1);
 }
 
+/// Job `i` moved through signing by worker `w` (lease from t=100, 30 s).
+pub async fn signed_job(db: &TestDb, i: u64) {
+    let s = db.store();
+    s.insert_job(&crate::fixtures::job(i, 1_000), 100)
+        .await
+        .unwrap();
+    let lease = s
+        .claim_job(&escrow(i), "w", 100, 30)
+        .await
+        .unwrap()
+        .unwrap();
+    s.record_acceptance(&lease, &acceptance(i), 101)
+        .await
+        .unwrap();
+    s.store_result(&lease, &result(i), 102).await.unwrap();
+    s.commit_job_signature(&proof(i, i), &sig(i), 103)
+        .await
+        .unwrap();
+}
+
+fn completion(i: u64, payload: &str) -> NewOutboxItem {
+    NewOutboxItem {
+        kind: OutboxKind::Complete,
+        target: escrow(i),
+        key: h(500 + i).to_vec(),
+        payload: payload.as_bytes().to_vec(),
+        not_before: 0,
+    }
+}
+
+async fn queuing_a_proof_posts_the_job_atomically(db: TestDb) {
+    let s = db.store();
+    // Only a signed job can be queued; a refusal queues nothing.
+    s.insert_job(&crate::fixtures::job(9, 1_000), 100)
+        .await
+        .unwrap();
+    let err = s
+        .queue_completion(&completion(9, "boc"), 100)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::IllegalTransition {
+                from: JobState::Funded,
+                to: JobState::Posted,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(db.raw_int("SELECT COUNT(*) FROM outbox").await, 0);
+
+    signed_job(&db, 1).await;
+    let entry = s
+        .queue_completion(&completion(1, "boc"), 104)
+        .await
+        .unwrap();
+    assert_eq!(entry.state(), OutboxState::Prepared);
+    assert_eq!(
+        s.job(&escrow(1)).await.unwrap().unwrap().state,
+        JobState::Posted
+    );
+    // Again (a restart after queuing): the same item, nothing new.
+    let again = s
+        .queue_completion(&completion(1, "boc"), 105)
+        .await
+        .unwrap();
+    assert_eq!(again.record().id, entry.record().id);
+    assert_eq!(db.raw_int("SELECT COUNT(*) FROM outbox").await, 1);
+    // Another payload under the same id is refused.
+    let err = s
+        .queue_completion(&completion(1, "other boc"), 106)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OutboxConflict { .. }), "{err}");
+    let err = s
+        .queue_completion(
+            &NewOutboxItem {
+                kind: OutboxKind::Expire,
+                ..completion(1, "boc")
+            },
+            106,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidOutboxItem { .. }), "{err}");
+}
+
+async fn overdue_jobs_expire(db: TestDb) {
+    let s = db.store();
+    s.insert_job(&crate::fixtures::job(1, 1_000), 100)
+        .await
+        .unwrap(); // funded
+    s.insert_job(&crate::fixtures::job(2, 1_000), 100)
+        .await
+        .unwrap(); // leased
+    s.claim_job(&escrow(2), "w", 100, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    s.insert_job(&crate::fixtures::job(3, 2_000), 100)
+        .await
+        .unwrap(); // not yet due
+    signed_job(&db, 4).await; // deadline 1_000, then settled on-chain
+    s.apply_chain_tx(
+        &tx(&escrow(4), 1),
+        &[ChainEvent::JobSettled { escrow: escrow(4) }],
+        104,
+    )
+    .await
+    .unwrap();
+
+    assert!(
+        s.expire_overdue(1_059, 60).await.unwrap().is_empty(),
+        "grace not over yet"
+    );
+    let mut expired = s.expire_overdue(1_060, 60).await.unwrap();
+    expired.sort();
+    assert_eq!(expired, vec![escrow(1), escrow(2)]);
+    assert_eq!(s.job(&escrow(2)).await.unwrap().unwrap().lease, None);
+    assert_eq!(
+        db.raw_int("SELECT COUNT(*) FROM leases WHERE ended_at IS NULL")
+            .await,
+        0
+    );
+    assert_eq!(
+        s.job(&escrow(3)).await.unwrap().unwrap().state,
+        JobState::Funded
+    );
+    assert_eq!(
+        s.job(&escrow(4)).await.unwrap().unwrap().state,
+        JobState::Settled,
+        "terminal stays"
+    );
+    assert!(
+        s.expire_overdue(1_060, 60).await.unwrap().is_empty(),
+        "idempotent"
+    );
+    let counts = s.job_counts().await.unwrap();
+    assert!(
+        counts.contains(&(JobState::Expired, 2)) && counts.contains(&(JobState::Settled, 1)),
+        "{counts:?}"
+    );
+}
+
 both_backends!(
     job_lifecycle,
     illegal_transitions_refused,
-    duplicate_job_refused
+    duplicate_job_refused,
+    queuing_a_proof_posts_the_job_atomically,
+    overdue_jobs_expire
 );
