@@ -204,7 +204,7 @@ impl Chain {
         if self.pending_hashes.contains(&hash) {
             return Ok(hash); // the same message again: already queued, as on TON
         }
-        self.dry_run_external(&dst, &msg, false)
+        self.check_external(&dst, &msg)
             .map_err(|r| DevnetError::Rejected { address: dst.clone(), exit_code: r.exit_code, gas_used: r.gas_used })?;
         self.pending_hashes.insert(hash);
         self.pending_ext.push((dst, msg));
@@ -218,6 +218,19 @@ impl Chain {
         self.pending_hashes.insert(hash);
         self.pending_ext.push((dst, msg));
         hash
+    }
+
+    /// Would the contract accept this external now? Runs the compute phase up
+    /// to `ACCEPT` only, as a liteserver's pre-broadcast check does.
+    fn check_external(&self, dst: &StdAddr, msg: &Cell) -> Result<(), Rejection> {
+        let seqno = self.last_block().seqno + 1;
+        let params = self.params(seqno, self.now(), self.lt);
+        let state = self.shard_account(dst);
+        let mut inspector = ExecutorInspector::default();
+        Executor::new(&params, &self.config)
+            .with_min_lt(self.lt)
+            .check_ordinary_ext(dst, msg.clone(), &state, Some(&mut inspector))
+            .map_err(|_| Rejection { exit_code: inspector.exit_code, gas_used: inspector.total_gas_used })
     }
 
     /// Runs an external message on the current state without committing.
