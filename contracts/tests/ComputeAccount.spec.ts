@@ -3,10 +3,9 @@ import { Address, beginCell, Cell, contractAddress, toNano, Transaction } from '
 import { keyPairFromSeed, KeyPair } from '@ton/crypto';
 import '@ton/test-utils';
 import {
-    buildCaParams, buildCaps, buildRelayerSet, buildVoucher, CaError, CaOp, ComputeAccount, signKofN, stakeAddress,
+    buildCaParams, buildCaps, buildRelayerSet, buildVoucher, CaError, CaOp, CA_GAS, ComputeAccount, signKofN, stakeAddress,
 } from '../wrappers/ComputeAccount';
-import { loadCode, mockHubCode, mockStakeCode, recordGas } from './ComputeAccountMocks';
-import { CA_GAS } from '../wrappers/ComputeAccount';
+import { gasRecords, loadCode, mockHubCode, mockStakeCode, recordGas } from './ComputeAccountMocks';
 
 const MIN_RESERVE = toNano('0.01');
 const SETTLE_FEE = toNano('0.002');
@@ -38,6 +37,29 @@ describe('compute_account', () => {
     let set1: Cell;
     let account: SandboxContract<ComputeAccount>;
     let globalId: number;
+
+    afterAll(() => {
+        console.log('compute_account gas', JSON.stringify(gasRecords, null, 1));
+    });
+
+    // every op's measured gas stays within the budget it charges (GETGASFEE(budget)),
+    // so no op is paid for out of the client's balance or the reserve
+    const budgets: Record<string, number> = {
+        'compute_account.init': CA_GAS.init,
+        'compute_account.deposit': CA_GAS.deposit,
+        'compute_account.settle_voucher_2of3': CA_GAS.settle,
+        'compute_account.settle_worst_10of10_32providers': CA_GAS.settle,
+        'compute_account.request_withdraw': CA_GAS.requestWithdraw,
+        'compute_account.withdraw': CA_GAS.withdraw,
+        'compute_account.payout_bounce': CA_GAS.bounce,
+        'compute_account.refresh_relayers': CA_GAS.refresh,
+        'compute_account.relayer_set': CA_GAS.setRelayers,
+        'compute_account.set_caps': CA_GAS.setCaps,
+    };
+    function checkBudget(name: string, tx: Transaction) {
+        recordGas(name, tx);
+        expect({ name, gas: computeGas(tx) <= BigInt(budgets[name]) }).toEqual({ name, gas: true });
+    }
 
     beforeAll(async () => {
         code = loadCode('compute_account');
@@ -73,7 +95,7 @@ describe('compute_account', () => {
         account = bc.openContract(ComputeAccount.createFromConfig({ hub: hub.address, client: client.address, nonce: 7n }, code));
         const r = await account.sendInit(client.getSender(), toNano('10'), params());
         expect(r.transactions).toHaveTransaction({ to: account.address, deploy: true, success: true });
-        recordGas('compute_account.init', r.transactions.find((t) => t.inMessage?.info.dest?.toString() === account.address.toString())!);
+        checkBudget('compute_account.init', r.transactions.find((t) => t.inMessage?.info.dest?.toString() === account.address.toString())!);
         await deployStake(owners[0].address);
     });
 
@@ -129,7 +151,7 @@ describe('compute_account', () => {
         const before = (await account.getAccountData()).balance;
         const { depositFee } = await account.getFees();
         const r = await account.sendDeposit(stranger.getSender(), toNano('2'));
-        recordGas('compute_account.deposit', accountTx(r.transactions));
+        checkBudget('compute_account.deposit', accountTx(r.transactions));
         expect((await account.getAccountData()).balance).toBe(before + toNano('2') - depositFee);
         const r2 = await account.sendDeposit(stranger.getSender(), depositFee);
         expect(r2.transactions).toHaveTransaction({ to: account.address, success: false, exitCode: CaError.valueTooLow });
@@ -166,6 +188,7 @@ describe('compute_account', () => {
         // fees of the whole chain (account + stake + poster's receipt), excluding the poster's own wallet tx
         const total = r.transactions.filter((t) => t !== r.transactions[0]).reduce((a, t) => a + t.totalFees.coins, 0n)
             + tx.outMessages.values().reduce((a, m) => a + ((m.info as any).forwardFee as bigint), 0n);
+        checkBudget('compute_account.settle_voucher_2of3', tx);
         recordGas('compute_account.settle_voucher_2of3', tx, total);
         expect(total).toBeLessThanOrEqual(toNano('0.006'));
 
@@ -259,7 +282,7 @@ describe('compute_account', () => {
         r = await account.sendRequestWithdraw(stranger.getSender(), toNano('0.05'));
         expect(r.transactions).toHaveTransaction({ to: account.address, success: false, exitCode: CaError.notClient });
         r = await account.sendRequestWithdraw(client.getSender(), toNano('0.05'));
-        recordGas('compute_account.request_withdraw', accountTx(r.transactions));
+        checkBudget('compute_account.request_withdraw', accountTx(r.transactions));
         expect((await account.getAccountData()).withdrawAt).toBe(NOW + GRACE);
         r = await account.sendRequestWithdraw(client.getSender(), toNano('0.05'));
         expect(r.transactions).toHaveTransaction({ to: account.address, success: false, exitCode: CaError.withdrawPending });
@@ -275,7 +298,7 @@ describe('compute_account', () => {
         const before = await account.getAccountData();
         r = await account.sendWithdraw(client.getSender(), toNano('0.05'));
         const tx = accountTx(r.transactions);
-        recordGas('compute_account.withdraw', tx);
+        checkBudget('compute_account.withdraw', tx);
         const out = tx.outMessages.values()[0];
         expect((out.info.dest as Address).equals(client.address)).toBe(true);
         expect((out.info as any).value.coins).toBeGreaterThan(before.balance);
@@ -312,7 +335,7 @@ describe('compute_account', () => {
         expect(r.transactions).toHaveTransaction({ from: account.address, to: stake1, success: false });
         const bounce = r.transactions.find((t) => t.inMessage?.info.type === 'internal' && (t.inMessage.info as any).bounced)!;
         expect(bounce).toBeDefined();
-        recordGas('compute_account.payout_bounce', bounce);
+        checkBudget('compute_account.payout_bounce', bounce);
         const back = (bounce.inMessage!.info as any).value.coins as bigint;
         const after = await account.getAccountData();
         expect(after.balance).toBeGreaterThan(before - SETTLE_FEE - toNano('0.003')); // bounce forward fee + bounce gas
@@ -344,6 +367,9 @@ describe('compute_account', () => {
         await stranger.send({ to: hubAddr, value: toNano('0.05'), body: beginCell().storeUint(1, 32).storeRef(set2).endCell() });
         let r = await acc.sendRefreshRelayers(stranger.getSender(), toNano('0.05'));
         expect(r.transactions).toHaveTransaction({ from: hubAddr, to: acc.address, op: CaOp.hubRelayerSet, success: true });
+        const onAcc = r.transactions.filter((t) => t.inMessage?.info.dest instanceof Address && (t.inMessage.info.dest as Address).equals(acc.address));
+        checkBudget('compute_account.refresh_relayers', onAcc[0]);
+        checkBudget('compute_account.relayer_set', onAcc[1]);
         expect((await acc.getAccountParams()).relayerVersion).toBe(2);
         const mk = (c: bigint) => buildVoucher({ globalId, account: acc.address, epoch: 0, owner: owners[0].address, cumulative: c, validUntil: NOW + 600 });
         // old relayer 2 signing as index 2 no longer verifies
@@ -370,6 +396,7 @@ describe('compute_account', () => {
         r = await account.sendSetCaps(client.getSender(), toNano('0.05'),
             buildCaps({ perVoucher: toNano('1'), perPeriod: toNano('1.5'), period: 86400, periodStart: NOW }));
         expect(r.transactions).toHaveTransaction({ to: account.address, success: true });
+        checkBudget('compute_account.set_caps', accountTx(r.transactions));
         await settle(voucher(toNano('3')));
         expect(await account.getPaid(owners[0].address)).toBe(toNano('1'));
         await settle(voucher(toNano('3')));
@@ -422,8 +449,7 @@ describe('compute_account', () => {
         await acc.sendRefreshRelayers(stranger.getSender(), toNano('0.05'));
         expect((await acc.getAccountParams()).k).toBe(10);
         const tx = await post(31, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-        recordGas('compute_account.settle_worst_10of10_32providers', tx);
-        expect(computeGas(tx)).toBeLessThanOrEqual(BigInt(CA_GAS.settle));
+        checkBudget('compute_account.settle_worst_10of10_32providers', tx);
         // the unused part of the budget stays in the account (never the client's money)
         const d = await acc.getAccountData();
         expect((await bc.getContract(acc.address)).balance).toBeGreaterThanOrEqual(d.balance + MIN_RESERVE);
