@@ -32,7 +32,10 @@ pub struct ParsedAddress {
 /// Parses either form; use [`ParsedAddress::form`] to see the flags.
 pub fn parse(s: &str) -> Result<ParsedAddress> {
     if s.contains(':') {
-        parse_raw(s).map(|address| ParsedAddress { address, form: AddressForm::Raw })
+        parse_raw(s).map(|address| ParsedAddress {
+            address,
+            form: AddressForm::Raw,
+        })
     } else {
         parse_user_friendly(s)
     }
@@ -45,32 +48,53 @@ pub fn parse_address(s: &str) -> Result<TonAddress> {
 
 /// Parses `workchain:64-hex-digits`.
 pub fn parse_raw(s: &str) -> Result<TonAddress> {
-    let bad = |reason| Error::AddressFormat { input: s.to_owned(), reason };
-    let (wc, hash) = s.split_once(':').ok_or_else(|| bad("raw form is workchain:hex"))?;
+    let bad = |reason| Error::AddressFormat {
+        input: s.to_owned(),
+        reason,
+    };
+    let (wc, hash) = s
+        .split_once(':')
+        .ok_or_else(|| bad("raw form is workchain:hex"))?;
     let workchain: i32 = wc.parse().map_err(|_| bad("workchain is not an integer"))?;
     check_workchain(workchain)?;
     if hash.len() != 64 {
         return Err(bad("hash part must be 64 hex digits"));
     }
     let bytes = hex::decode(hash).map_err(|_| bad("hash part is not hex"))?;
-    let hash = TonHash::try_from(bytes.as_slice()).map_err(|_| bad("hash part must be 32 bytes"))?;
+    let hash =
+        TonHash::try_from(bytes.as_slice()).map_err(|_| bad("hash part must be 32 bytes"))?;
     Ok(TonAddress::new(workchain, hash))
 }
 
 /// Parses the 48-character base64 form; both the URL-safe and the standard
 /// alphabet are accepted, since wallets emit either.
 pub fn parse_user_friendly(s: &str) -> Result<ParsedAddress> {
-    let bad = |reason| Error::AddressFormat { input: s.to_owned(), reason };
+    let bad = |reason| Error::AddressFormat {
+        input: s.to_owned(),
+        reason,
+    };
     if s.len() != 48 {
         return Err(bad("user-friendly form is 48 characters"));
     }
-    let normalized: String =
-        s.chars().map(|c| match c { '-' => '+', '_' => '/', c => c }).collect();
-    let bytes = STANDARD_NO_PAD.decode(normalized).map_err(|_| bad("not base64"))?;
-    let bytes: [u8; 36] = bytes.try_into().map_err(|_| bad("must decode to 36 bytes"))?;
+    let normalized: String = s
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    let bytes = STANDARD_NO_PAD
+        .decode(normalized)
+        .map_err(|_| bad("not base64"))?;
+    let bytes: [u8; 36] = bytes
+        .try_into()
+        .map_err(|_| bad("must decode to 36 bytes"))?;
     let crc = CRC16.checksum(&bytes[..34]);
     if crc.to_be_bytes() != bytes[34..] {
-        return Err(Error::AddressChecksum { input: s.to_owned() });
+        return Err(Error::AddressChecksum {
+            input: s.to_owned(),
+        });
     }
     let testnet = bytes[0] & TAG_TESTNET != 0;
     let bounceable = match bytes[0] & !TAG_TESTNET {
@@ -83,7 +107,10 @@ pub fn parse_user_friendly(s: &str) -> Result<ParsedAddress> {
     let hash = TonHash::try_from(&bytes[2..34]).map_err(|_| bad("hash part must be 32 bytes"))?;
     Ok(ParsedAddress {
         address: TonAddress::new(workchain, hash),
-        form: AddressForm::UserFriendly { bounceable, testnet },
+        form: AddressForm::UserFriendly {
+            bounceable,
+            testnet,
+        },
     })
 }
 

@@ -24,14 +24,19 @@ const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 pub fn from_boc(bytes: &[u8]) -> Result<ArcCell> {
     let mut roots = decode(bytes)?;
     if roots.len() != 1 {
-        return Err(Error::Boc(format!("expected one root, found {}", roots.len())));
+        return Err(Error::Boc(format!(
+            "expected one root, found {}",
+            roots.len()
+        )));
     }
     Ok(roots.remove(0))
 }
 
 /// Decodes a single-root BoC given in standard base64 (as toncenter and TonConnect use).
 pub fn from_boc_base64(s: &str) -> Result<ArcCell> {
-    let bytes = STANDARD.decode(s.trim()).map_err(|e| Error::Base64(e.to_string()))?;
+    let bytes = STANDARD
+        .decode(s.trim())
+        .map_err(|e| Error::Base64(e.to_string()))?;
     from_boc(&bytes)
 }
 
@@ -53,7 +58,9 @@ pub fn to_boc_base64(root: &Cell) -> String {
 
 /// Builds a cell from a closure over a fresh builder, so callers can write
 /// `boc::build(|b| { b.store_u32(32, op)?; Ok(()) })`.
-pub fn build(f: impl FnOnce(&mut crate::CellBuilder) -> Result<(), crate::TonCellError>) -> Result<Cell> {
+pub fn build(
+    f: impl FnOnce(&mut crate::CellBuilder) -> Result<(), crate::TonCellError>,
+) -> Result<Cell> {
     let mut b = crate::CellBuilder::new();
     f(&mut b)?;
     Ok(b.build()?)
@@ -76,7 +83,10 @@ impl<'a> Reader<'a> {
     }
 
     fn uint(&mut self, n: usize) -> Result<usize> {
-        Ok(self.bytes(n)?.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize))
+        Ok(self
+            .bytes(n)?
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize))
     }
 }
 
@@ -91,7 +101,9 @@ fn decode(bytes: &[u8]) -> Result<Vec<ArcCell>> {
     let bad = |m: &str| Error::Boc(m.to_owned());
     let mut r = Reader { buf: bytes, pos: 0 };
     if r.bytes(4)? != MAGIC {
-        return Err(bad("bad magic (only the generic b5ee9c72 format is accepted)"));
+        return Err(bad(
+            "bad magic (only the generic b5ee9c72 format is accepted)",
+        ));
     }
     let flags = r.uint(1)?;
     let (has_idx, has_crc) = (flags & 0x80 != 0, flags & 0x40 != 0);
@@ -114,15 +126,23 @@ fn decode(bytes: &[u8]) -> Result<Vec<ArcCell>> {
     if absent != 0 {
         return Err(bad("absent cells are not supported"));
     }
-    let root_idx = (0..roots).map(|_| r.uint(size)).collect::<Result<Vec<_>>>()?;
+    let root_idx = (0..roots)
+        .map(|_| r.uint(size))
+        .collect::<Result<Vec<_>>>()?;
     if root_idx.iter().any(|&i| i >= cells) {
         return Err(bad("root index out of range"));
     }
     if has_idx {
-        r.bytes(cells.checked_mul(off_bytes).ok_or_else(|| bad("index too large"))?)?;
+        r.bytes(
+            cells
+                .checked_mul(off_bytes)
+                .ok_or_else(|| bad("index too large"))?,
+        )?;
     }
     let data_start = r.pos;
-    let raw = (0..cells).map(|i| read_cell(&mut r, i, cells, size)).collect::<Result<Vec<_>>>()?;
+    let raw = (0..cells)
+        .map(|i| read_cell(&mut r, i, cells, size))
+        .collect::<Result<Vec<_>>>()?;
     if r.pos - data_start != total_size {
         return Err(bad("cell data size does not match the header"));
     }
@@ -140,10 +160,17 @@ fn decode(bytes: &[u8]) -> Result<Vec<ArcCell>> {
     // finds the children ready.
     let mut built: Vec<Option<ArcCell>> = vec![None; cells];
     for (i, c) in raw.into_iter().enumerate().rev() {
-        let refs = c.refs.iter().map(|&j| built[j].clone().expect("forward reference")).collect();
+        let refs = c
+            .refs
+            .iter()
+            .map(|&j| built[j].clone().expect("forward reference"))
+            .collect();
         built[i] = Some(Arc::new(Cell::new(c.data, c.bit_len, refs, c.exotic)?));
     }
-    Ok(root_idx.into_iter().map(|i| built[i].clone().expect("built")).collect())
+    Ok(root_idx
+        .into_iter()
+        .map(|i| built[i].clone().expect("built"))
+        .collect())
 }
 
 fn read_cell(r: &mut Reader, index: usize, cells: usize, size: usize) -> Result<RawCell> {
@@ -173,7 +200,9 @@ fn read_cell(r: &mut Reader, index: usize, cells: usize, size: usize) -> Result<
     if bit_len > 1023 {
         return Err(bad("more than 1023 bits"));
     }
-    let refs = (0..ref_count).map(|_| r.uint(size)).collect::<Result<Vec<_>>>()?;
+    let refs = (0..ref_count)
+        .map(|_| r.uint(size))
+        .collect::<Result<Vec<_>>>()?;
     if refs.iter().any(|&j| j <= index || j >= cells) {
         return Err(bad("reference is not to a later cell"));
     }
@@ -181,7 +210,12 @@ fn read_cell(r: &mut Reader, index: usize, cells: usize, size: usize) -> Result<
     if bit_len % 8 != 0 {
         data[bit_len / 8] &= !(0xffu8 >> (bit_len % 8)); // drop the completion tag
     }
-    Ok(RawCell { data, bit_len, refs, exotic: d1 & 8 != 0 })
+    Ok(RawCell {
+        data,
+        bit_len,
+        refs,
+        exotic: d1 & 8 != 0,
+    })
 }
 
 // ---- encoding ----
@@ -193,8 +227,11 @@ fn encode(root: &Cell) -> Vec<u8> {
     let mut seen = HashSet::new();
     visit(root, &mut seen, &mut post);
     post.reverse();
-    let index: HashMap<TonHash, usize> =
-        post.iter().enumerate().map(|(i, c)| (c.cell_hash(), i)).collect();
+    let index: HashMap<TonHash, usize> = post
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.cell_hash(), i))
+        .collect();
 
     let size = bytes_for(post.len());
     let mut cells = Vec::new();
@@ -245,14 +282,16 @@ fn level_mask(c: &Cell, memo: &mut HashMap<TonHash, usize>) -> usize {
         return m;
     }
     let children = |memo: &mut HashMap<TonHash, usize>| {
-        c.references().iter().fold(0, |m, r| m | level_mask(r, memo))
+        c.references()
+            .iter()
+            .fold(0, |m, r| m | level_mask(r, memo))
     };
     let m = match (c.is_exotic(), c.data().first()) {
         (false, _) => children(memo),
         (true, Some(1)) => c.data().get(1).copied().unwrap_or(0) as usize, // pruned branch
-        (true, Some(3)) => children(memo) >> 1,                             // Merkle proof
-        (true, Some(4)) => children(memo) >> 1,                             // Merkle update
-        _ => 0,                                                             // library
+        (true, Some(3)) => children(memo) >> 1,                            // Merkle proof
+        (true, Some(4)) => children(memo) >> 1,                            // Merkle update
+        _ => 0,                                                            // library
     };
     memo.insert(c.cell_hash(), m);
     m

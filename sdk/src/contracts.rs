@@ -15,7 +15,12 @@ use crate::{ArcCell, Error, Result, boc};
 macro_rules! artifact {
     ($name:literal) => {
         $crate::contracts::Artifact::from_json(
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/build/", $name, ".json")),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../contracts/build/",
+                $name,
+                ".json"
+            )),
             concat!("contracts/build/", $name, ".json"),
         )
     };
@@ -39,12 +44,18 @@ struct Json {
 impl Artifact {
     /// Parses an artifact's JSON; `origin` names it in errors.
     pub fn from_json(json: &str, origin: &str) -> Result<Self> {
-        let bad = |reason: String| Error::Artifact { path: origin.to_owned(), reason };
+        let bad = |reason: String| Error::Artifact {
+            path: origin.to_owned(),
+            reason,
+        };
         let j: Json = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
         let code = boc::from_boc_base64(&j.code_boc).map_err(|e| bad(e.to_string()))?;
         let hash = code.cell_hash().to_hex();
         if !hash.eq_ignore_ascii_case(&j.code_hash) {
-            return Err(bad(format!("codeHash {} but the code hashes to {hash}", j.code_hash)));
+            return Err(bad(format!(
+                "codeHash {} but the code hashes to {hash}",
+                j.code_hash
+            )));
         }
         Ok(Self { name: j.name, code })
     }
@@ -53,8 +64,10 @@ impl Artifact {
     pub fn load(dir: impl AsRef<Path>, name: &str) -> Result<Self> {
         let path = dir.as_ref().join(format!("{name}.json"));
         let origin = path.display().to_string();
-        let json = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Artifact { path: origin.clone(), reason: e.to_string() })?;
+        let json = std::fs::read_to_string(&path).map_err(|e| Error::Artifact {
+            path: origin.clone(),
+            reason: e.to_string(),
+        })?;
         Self::from_json(&json, &origin)
     }
 }

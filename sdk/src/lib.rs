@@ -13,6 +13,7 @@
 //! | [`signing`] | Spindle's domain-separated signed payloads |
 //! | [`toncenter`] | toncenter API v2 client with rate limit and retries |
 //! | [`tonconnect`] | TonConnect `sendTransaction` requests and `ton://transfer` links |
+//! | [`transaction`] | reading transaction BoCs: predecessor, fees, success |
 //! | [`contracts`] | compiled contract artifacts from `contracts/build/` |
 //!
 //! Paying a contract from a W5 wallet:
@@ -39,6 +40,7 @@ pub mod message;
 pub mod signing;
 pub mod toncenter;
 pub mod tonconnect;
+pub mod transaction;
 pub mod wallet;
 
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};

@@ -25,8 +25,12 @@ impl StateInit {
     /// `split_depth:0 special:0 code:1^ data:1^ library:0`.
     pub fn to_cell(&self) -> Result<Cell> {
         let mut b = CellBuilder::new();
-        b.store_u8(2, 0)?.store_bit(true)?.store_reference(&self.code)?;
-        b.store_bit(true)?.store_reference(&self.data)?.store_bit(false)?;
+        b.store_u8(2, 0)?
+            .store_bit(true)?
+            .store_reference(&self.code)?;
+        b.store_bit(true)?
+            .store_reference(&self.data)?
+            .store_bit(false)?;
         Ok(b.build()?)
     }
 
@@ -57,7 +61,13 @@ pub struct InternalMessage {
 impl InternalMessage {
     /// A bounceable message without body or state init.
     pub fn new(to: TonAddress, value: u128) -> Self {
-        Self { to, value, bounce: true, body: None, state_init: None }
+        Self {
+            to,
+            value,
+            bounce: true,
+            body: None,
+            state_init: None,
+        }
     }
 
     pub fn with_body(mut self, body: impl Into<ArcCell>) -> Self {
@@ -78,19 +88,31 @@ impl InternalMessage {
     /// `MessageRelaxed` cell: `int_msg_info$0 ihr_disabled:1 bounce bounced:0 src:addr_none dest value ...`.
     pub fn to_cell(&self) -> Result<Cell> {
         let mut b = CellBuilder::new();
-        b.store_bit(false)?.store_bit(true)?.store_bit(self.bounce)?.store_bit(false)?;
+        b.store_bit(false)?
+            .store_bit(true)?
+            .store_bit(self.bounce)?
+            .store_bit(false)?;
         b.store_u8(2, 0)?.store_raw_address(&self.to)?;
         store_coins(&mut b, self.value)?;
         b.store_bit(false)?; // no extra currencies
         b.store_u8(4, 0)?.store_u8(4, 0)?; // ihr_fee, fwd_fee
         b.store_u64(64, 0)?.store_u32(32, 0)?; // created_lt, created_at
-        finish(b, self.state_init.as_ref(), self.body.as_deref(), Rule::Relaxed)
+        finish(
+            b,
+            self.state_init.as_ref(),
+            self.body.as_deref(),
+            Rule::Relaxed,
+        )
     }
 }
 
 /// An external-in message to `to` (usually a wallet) carrying `body`; attach the
 /// state init when the contract is not deployed yet.
-pub fn external_message(to: &TonAddress, state_init: Option<&StateInit>, body: &Cell) -> Result<Cell> {
+pub fn external_message(
+    to: &TonAddress,
+    state_init: Option<&StateInit>,
+    body: &Cell,
+) -> Result<Cell> {
     let mut b = CellBuilder::new();
     b.store_u8(2, 0b10)?.store_u8(2, 0)?.store_raw_address(to)?; // ext_in_msg_info$10 src:addr_none
     store_coins(&mut b, 0)?; // import_fee
@@ -111,7 +133,12 @@ enum Rule {
     Strict,
 }
 
-fn finish(mut b: CellBuilder, init: Option<&StateInit>, body: Option<&Cell>, rule: Rule) -> Result<Cell> {
+fn finish(
+    mut b: CellBuilder,
+    init: Option<&StateInit>,
+    body: Option<&Cell>,
+    rule: Rule,
+) -> Result<Cell> {
     let empty = Cell::default();
     let body = body.unwrap_or(&empty);
     let mut refs_used = 0;
@@ -141,7 +168,8 @@ fn finish(mut b: CellBuilder, init: Option<&StateInit>, body: Option<&Cell>, rul
     if fits {
         b.store_bit(false)?.store_cell(body)?;
     } else {
-        b.store_bit(true)?.store_reference(&Arc::new(body.clone()))?;
+        b.store_bit(true)?
+            .store_reference(&Arc::new(body.clone()))?;
     }
     Ok(b.build()?)
 }

@@ -8,7 +8,10 @@
 
 use ed25519_dalek::{Signer, Verifier};
 
-use crate::{Cell, CellBuilder, CellParser, Error, Result, Signature, SigningKey, TonAddress, TonCellError, VerifyingKey};
+use crate::{
+    Cell, CellBuilder, CellParser, Error, Result, Signature, SigningKey, TonAddress, TonCellError,
+    VerifyingKey,
+};
 
 /// A 32-bit tag from four ASCII bytes, e.g. `tag(b"cmpl")`.
 pub const fn tag(ascii: &[u8; 4]) -> u32 {
@@ -34,7 +37,10 @@ impl PayloadHeader {
     }
 
     /// The payload cell with the body written by `body` after the header.
-    pub fn cell_with(&self, body: impl FnOnce(&mut CellBuilder) -> Result<(), TonCellError>) -> Result<Cell> {
+    pub fn cell_with(
+        &self,
+        body: impl FnOnce(&mut CellBuilder) -> Result<(), TonCellError>,
+    ) -> Result<Cell> {
         let mut b = CellBuilder::new();
         b.store_u32(32, self.tag)?.store_i32(32, self.global_id)?;
         b.store_raw_address(&self.target)?.store_u64(64, self.id)?;
@@ -60,11 +66,14 @@ pub fn sign(key: &SigningKey, payload: &Cell) -> Signature {
 
 /// Checks a signature made by [`sign`].
 pub fn verify(key: &VerifyingKey, payload: &Cell, signature: &Signature) -> Result<()> {
-    key.verify(payload.cell_hash().as_slice(), signature).map_err(|_| Error::BadSignature)
+    key.verify(payload.cell_hash().as_slice(), signature)
+        .map_err(|_| Error::BadSignature)
 }
 
 /// Parses a 32-byte ed25519 public key (e.g. from a get-method or config).
 pub fn verifying_key(bytes: &[u8]) -> Result<VerifyingKey> {
-    let bytes: [u8; 32] = bytes.try_into().map_err(|_| Error::Key(format!("public key is {} bytes, not 32", bytes.len())))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Error::Key(format!("public key is {} bytes, not 32", bytes.len())))?;
     VerifyingKey::from_bytes(&bytes).map_err(|e| Error::Key(e.to_string()))
 }

@@ -41,18 +41,29 @@ impl TonConnectMessage {
             address: address::to_user_friendly(&m.to, m.bounce, testnet),
             amount: m.value.to_string(),
             payload: m.body.as_deref().map(boc::to_boc_base64),
-            state_init: m.state_init.as_ref().map(|s| s.to_cell().map(|c| boc::to_boc_base64(&c))).transpose()?,
+            state_init: m
+                .state_init
+                .as_ref()
+                .map(|s| s.to_cell().map(|c| boc::to_boc_base64(&c)))
+                .transpose()?,
         })
     }
 }
 
 impl SendTransaction {
-    pub fn new(messages: &[InternalMessage], valid_until: u64, network_global_id: Option<i32>) -> Result<Self> {
+    pub fn new(
+        messages: &[InternalMessage],
+        valid_until: u64,
+        network_global_id: Option<i32>,
+    ) -> Result<Self> {
         let testnet = network_global_id == Some(crate::TESTNET_GLOBAL_ID);
         Ok(Self {
             valid_until,
             network: network_global_id.map(|id| id.to_string()),
-            messages: messages.iter().map(|m| TonConnectMessage::from_message(m, testnet)).collect::<Result<_>>()?,
+            messages: messages
+                .iter()
+                .map(|m| TonConnectMessage::from_message(m, testnet))
+                .collect::<Result<_>>()?,
         })
     }
 
@@ -78,7 +89,10 @@ pub fn transfer_link(m: &InternalMessage, testnet: bool) -> Result<String> {
         link += &format!("&bin={}", URL_SAFE_NO_PAD.encode(boc::to_boc(body)));
     }
     if let Some(init) = &m.state_init {
-        link += &format!("&init={}", URL_SAFE_NO_PAD.encode(boc::to_boc(&init.to_cell()?)));
+        link += &format!(
+            "&init={}",
+            URL_SAFE_NO_PAD.encode(boc::to_boc(&init.to_cell()?))
+        );
     }
     Ok(link)
 }

@@ -6,6 +6,7 @@ use spindle_sdk::address::{self, AddressForm};
 use spindle_sdk::message::{InternalMessage, StateInit, contract_address, external_message};
 use spindle_sdk::signing::{self, PayloadHeader};
 use spindle_sdk::tonconnect::{TonConnectMessage, transfer_link};
+use spindle_sdk::transaction::{self, Compute};
 use spindle_sdk::wallet::{Outgoing, Transfer, WalletV4R2, WalletV5R1, mnemonic_to_key};
 use spindle_sdk::{ArcCell, Signature, SigningKey, boc};
 
@@ -30,8 +31,11 @@ fn key(hex_seed: &Value) -> SigningKey {
 }
 
 fn message(m: &Value) -> InternalMessage {
-    let mut msg = InternalMessage::new(address::parse_raw(s(&m["to"])).unwrap(), s(&m["value"]).parse().unwrap())
-        .with_bounce(m["bounce"].as_bool().unwrap());
+    let mut msg = InternalMessage::new(
+        address::parse_raw(s(&m["to"])).unwrap(),
+        s(&m["value"]).parse().unwrap(),
+    )
+    .with_bounce(m["bounce"].as_bool().unwrap());
     msg.body = opt_cell(&m["body"]);
     if let (Some(code), Some(data)) = (opt_cell(&m["code"]), opt_cell(&m["data"])) {
         msg = msg.with_state_init(StateInit::new(code, data));
@@ -50,12 +54,25 @@ fn addresses_in_every_form() {
             ("testnet_bounceable", true, true),
             ("testnet_non_bounceable", false, true),
         ] {
-            assert_eq!(address::to_user_friendly(&addr, bounceable, testnet), s(&a[field]), "{field}");
+            assert_eq!(
+                address::to_user_friendly(&addr, bounceable, testnet),
+                s(&a[field]),
+                "{field}"
+            );
             let parsed = address::parse(s(&a[field])).unwrap();
             assert_eq!(parsed.address, addr);
-            assert_eq!(parsed.form, AddressForm::UserFriendly { bounceable, testnet });
+            assert_eq!(
+                parsed.form,
+                AddressForm::UserFriendly {
+                    bounceable,
+                    testnet
+                }
+            );
         }
-        assert_eq!(address::parse(s(&a["bounceable_std"])).unwrap().address, addr);
+        assert_eq!(
+            address::parse(s(&a["bounceable_std"])).unwrap().address,
+            addr
+        );
         assert_eq!(address::parse(s(&a["raw"])).unwrap().form, AddressForm::Raw);
     }
 }
@@ -73,9 +90,15 @@ fn bocs_round_trip_to_identical_bytes() {
 fn state_init_and_contract_address() {
     for v in vectors()["state_inits"].as_array().unwrap() {
         let init = StateInit::new(cell(&v["code"]), cell(&v["data"]));
-        assert_eq!(boc::to_boc_base64(&init.to_cell().unwrap()), s(&v["state_init"]));
+        assert_eq!(
+            boc::to_boc_base64(&init.to_cell().unwrap()),
+            s(&v["state_init"])
+        );
         let wc = v["workchain"].as_i64().unwrap() as i32;
-        assert_eq!(address::to_raw(&init.address(wc).unwrap()), s(&v["address"]));
+        assert_eq!(
+            address::to_raw(&init.address(wc).unwrap()),
+            s(&v["address"])
+        );
         let derived = contract_address(wc, init.code.clone(), init.data.clone()).unwrap();
         assert_eq!(address::to_raw(&derived), s(&v["address"]));
     }
@@ -84,7 +107,11 @@ fn state_init_and_contract_address() {
 #[test]
 fn internal_messages() {
     for m in vectors()["internal_messages"].as_array().unwrap() {
-        assert_eq!(boc::to_boc_base64(&message(m).to_cell().unwrap()), s(&m["cell"]), "{m}");
+        assert_eq!(
+            boc::to_boc_base64(&message(m).to_cell().unwrap()),
+            s(&m["cell"]),
+            "{m}"
+        );
     }
 }
 
@@ -92,7 +119,12 @@ fn internal_messages() {
 fn external_messages() {
     for m in vectors()["external_messages"].as_array().unwrap() {
         let msg = message(m);
-        let cell = external_message(&msg.to, msg.state_init.as_ref(), msg.body.as_deref().unwrap()).unwrap();
+        let cell = external_message(
+            &msg.to,
+            msg.state_init.as_ref(),
+            msg.body.as_deref().unwrap(),
+        )
+        .unwrap();
         assert_eq!(boc::to_boc_base64(&cell), s(&m["cell"]), "{m}");
     }
 }
@@ -108,20 +140,98 @@ fn tonconnect_messages_and_links() {
     }
 }
 
+#[test]
+fn transaction_summaries() {
+    for v in vectors()["transactions"].as_array().unwrap() {
+        let tx = cell(&v["boc"]);
+        assert_eq!(tx.cell_hash().to_hex(), s(&v["hash"]));
+        let summary = transaction::parse(&tx).unwrap();
+        assert_eq!(summary.header, transaction::parse_header(&tx).unwrap());
+        assert_eq!(
+            summary.header.out_msg_count as u64,
+            v["outs"].as_u64().unwrap()
+        );
+        let outcome = summary.outcome.as_ref().unwrap();
+        assert_eq!(
+            outcome.aborted,
+            v["aborted"].as_bool().unwrap(),
+            "{}",
+            v["name"]
+        );
+        match (outcome.compute, v["exit_code"].as_i64()) {
+            (
+                Compute::Vm {
+                    exit_code,
+                    gas_used,
+                    ..
+                },
+                Some(code),
+            ) => assert_eq!((exit_code as i64, gas_used), (code, 3308)),
+            (Compute::Skipped, None) => {}
+            other => panic!("{}: {other:?}", v["name"]),
+        }
+        assert_eq!(
+            outcome.action.map(|a| a.result_code as i64),
+            v["action_result_code"].as_i64()
+        );
+        assert_eq!(summary.succeeded(), v["name"] == "ok");
+    }
+    let ok = cell(&vectors()["transactions"][0]["boc"]);
+    let summary = transaction::parse(&ok).unwrap();
+    assert_eq!(
+        (
+            summary.header.lt,
+            summary.header.prev_lt,
+            summary.total_fees
+        ),
+        (47_000_000_000_001, 46_000_000_000_000, 2_000_000)
+    );
+    assert_eq!(summary.outcome.unwrap().action.unwrap().messages_created, 2);
+}
+
 fn transfers(w: &Value) -> impl Iterator<Item = (Transfer, &Value)> {
     w["transfers"].as_array().unwrap().iter().map(|t| {
         let mode = t["mode"].as_u64().unwrap() as u8;
-        let messages = t["messages"].as_array().unwrap().iter().map(|m| Outgoing { message: message(m), mode }).collect();
+        let messages = t["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| Outgoing {
+                message: message(m),
+                mode,
+            })
+            .collect();
         let seqno = t["seqno"].as_u64().unwrap() as u32;
-        (Transfer { seqno, valid_until: t["valid_until"].as_u64().unwrap() as u32, messages }, t)
+        (
+            Transfer {
+                seqno,
+                valid_until: t["valid_until"].as_u64().unwrap() as u32,
+                messages,
+            },
+            t,
+        )
     })
 }
 
-fn check_transfers(w: &Value, body: impl Fn(&Transfer) -> ArcCell, external: impl Fn(&Transfer) -> ArcCell) {
+fn check_transfers(
+    w: &Value,
+    body: impl Fn(&Transfer) -> ArcCell,
+    external: impl Fn(&Transfer) -> ArcCell,
+) {
     for (transfer, t) in transfers(w) {
-        assert_eq!(boc::to_boc_base64(&body(&transfer)), s(&t["body"]), "body at seqno {}", transfer.seqno);
+        assert_eq!(
+            boc::to_boc_base64(&body(&transfer)),
+            s(&t["body"]),
+            "body at seqno {}",
+            transfer.seqno
+        );
         let ext = external(&transfer);
-        assert_eq!(boc::to_boc_base64(&ext), s(&t["external"]), "external at seqno {}", transfer.seqno);
+        assert_eq!(
+            boc::to_boc_base64(&ext),
+            s(&t["external"]),
+            "external at seqno {}",
+            transfer.seqno
+        );
         assert_eq!(ext.cell_hash().to_hex(), s(&t["external_hash"]));
     }
 }
@@ -130,13 +240,29 @@ fn check_transfers(w: &Value, body: impl Fn(&Transfer) -> ArcCell, external: imp
 fn wallet_v5r1_transfers() {
     let v = vectors();
     let key = key(&v["wallets"]["secret_seed"]);
-    assert_eq!(hex::encode(key.verifying_key().as_bytes()), s(&v["wallets"]["public_key"]));
+    assert_eq!(
+        hex::encode(key.verifying_key().as_bytes()),
+        s(&v["wallets"]["public_key"])
+    );
     for w in v["wallets"]["v5r1"].as_array().unwrap() {
         let wc = w["workchain"].as_i64().unwrap() as i32;
-        let wallet = WalletV5R1::new(key.verifying_key(), wc, w["network_global_id"].as_i64().unwrap() as i32);
-        assert_eq!(WalletV5R1::code().unwrap().cell_hash().to_hex(), s(&w["code_hash"]));
-        assert_eq!(boc::to_boc_base64(&wallet.state_init().unwrap().to_cell().unwrap()), s(&w["state_init"]));
-        assert_eq!(address::to_raw(&wallet.address().unwrap()), s(&w["address"]));
+        let wallet = WalletV5R1::new(
+            key.verifying_key(),
+            wc,
+            w["network_global_id"].as_i64().unwrap() as i32,
+        );
+        assert_eq!(
+            WalletV5R1::code().unwrap().cell_hash().to_hex(),
+            s(&w["code_hash"])
+        );
+        assert_eq!(
+            boc::to_boc_base64(&wallet.state_init().unwrap().to_cell().unwrap()),
+            s(&w["state_init"])
+        );
+        assert_eq!(
+            address::to_raw(&wallet.address().unwrap()),
+            s(&w["address"])
+        );
         check_transfers(
             w,
             |t| wallet.transfer_body(&key, t).unwrap().into(),
@@ -151,9 +277,18 @@ fn wallet_v4r2_transfers() {
     let key = key(&v["wallets"]["secret_seed"]);
     for w in v["wallets"]["v4r2"].as_array().unwrap() {
         let wallet = WalletV4R2::new(key.verifying_key(), w["workchain"].as_i64().unwrap() as i32);
-        assert_eq!(WalletV4R2::code().unwrap().cell_hash().to_hex(), s(&w["code_hash"]));
-        assert_eq!(boc::to_boc_base64(&wallet.state_init().unwrap().to_cell().unwrap()), s(&w["state_init"]));
-        assert_eq!(address::to_raw(&wallet.address().unwrap()), s(&w["address"]));
+        assert_eq!(
+            WalletV4R2::code().unwrap().cell_hash().to_hex(),
+            s(&w["code_hash"])
+        );
+        assert_eq!(
+            boc::to_boc_base64(&wallet.state_init().unwrap().to_cell().unwrap()),
+            s(&w["state_init"])
+        );
+        assert_eq!(
+            address::to_raw(&wallet.address().unwrap()),
+            s(&w["address"])
+        );
         check_transfers(
             w,
             |t| wallet.transfer_body(&key, t).unwrap().into(),
@@ -166,7 +301,10 @@ fn wallet_v4r2_transfers() {
 fn signed_payloads() {
     let v = vectors();
     let key = key(&v["payloads"]["secret_seed"]);
-    assert_eq!(hex::encode(key.verifying_key().as_bytes()), s(&v["payloads"]["public_key"]));
+    assert_eq!(
+        hex::encode(key.verifying_key().as_bytes()),
+        s(&v["payloads"]["public_key"])
+    );
     for p in v["payloads"]["cases"].as_array().unwrap() {
         let header = PayloadHeader {
             tag: signing::tag(s(&p["tag"]).as_bytes().try_into().unwrap()),
@@ -183,11 +321,23 @@ fn signed_payloads() {
         assert_eq!(PayloadHeader::load(&mut payload.parser()).unwrap(), header);
 
         // The same signature must not verify for another target or id.
-        let other = PayloadHeader { id: header.id.wrapping_add(1), ..header.clone() }.cell(&cell(&p["body"])).unwrap();
+        let other = PayloadHeader {
+            id: header.id.wrapping_add(1),
+            ..header.clone()
+        }
+        .cell(&cell(&p["body"]))
+        .unwrap();
         assert!(signing::verify(&key.verifying_key(), &other, &sig).is_err());
         let mut forged = sig.to_bytes();
         forged[0] ^= 1;
-        assert!(signing::verify(&key.verifying_key(), &payload, &Signature::from_bytes(&forged)).is_err());
+        assert!(
+            signing::verify(
+                &key.verifying_key(),
+                &payload,
+                &Signature::from_bytes(&forged)
+            )
+            .is_err()
+        );
     }
 }
 
@@ -196,6 +346,9 @@ fn mnemonics_to_keys() {
     for m in vectors()["mnemonics"].as_array().unwrap() {
         let key = mnemonic_to_key(s(&m["words"])).unwrap();
         assert_eq!(hex::encode(key.to_bytes()), s(&m["secret_seed"]));
-        assert_eq!(hex::encode(key.verifying_key().as_bytes()), s(&m["public_key"]));
+        assert_eq!(
+            hex::encode(key.verifying_key().as_bytes()),
+            s(&m["public_key"])
+        );
     }
 }

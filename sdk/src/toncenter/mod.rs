@@ -176,12 +176,26 @@ impl Toncenter {
         self.call("getMasterchainInfo", json!({})).await
     }
 
-    pub async fn get_address_information(&self, address: &TonAddress) -> ToncenterResult<AddressInformation> {
-        self.call("getAddressInformation", json!({ "address": address::to_raw(address) })).await
+    pub async fn get_address_information(
+        &self,
+        address: &TonAddress,
+    ) -> ToncenterResult<AddressInformation> {
+        self.call(
+            "getAddressInformation",
+            json!({ "address": address::to_raw(address) }),
+        )
+        .await
     }
 
-    pub async fn get_wallet_information(&self, address: &TonAddress) -> ToncenterResult<WalletInformation> {
-        self.call("getWalletInformation", json!({ "address": address::to_raw(address) })).await
+    pub async fn get_wallet_information(
+        &self,
+        address: &TonAddress,
+    ) -> ToncenterResult<WalletInformation> {
+        self.call(
+            "getWalletInformation",
+            json!({ "address": address::to_raw(address) }),
+        )
+        .await
     }
 
     /// A wallet's current seqno: 0 until it is deployed, else its `seqno` get-method.
@@ -190,7 +204,11 @@ impl Toncenter {
             return Ok(0);
         }
         let result = self.run_get_method(address, "seqno", &[]).await?;
-        let seqno = result.stack.first().and_then(StackValue::as_num).and_then(|n| u32::try_from(n).ok());
+        let seqno = result
+            .stack
+            .first()
+            .and_then(StackValue::as_num)
+            .and_then(|n| u32::try_from(n).ok());
         seqno.ok_or_else(|| ToncenterError {
             method: "runGetMethod",
             attempts: 1,
@@ -206,7 +224,8 @@ impl Toncenter {
         limit: u32,
         from: Option<&TransactionId>,
     ) -> ToncenterResult<Vec<Transaction>> {
-        let mut params = json!({ "address": address::to_raw(address), "limit": limit, "archival": true });
+        let mut params =
+            json!({ "address": address::to_raw(address), "limit": limit, "archival": true });
         if let Some(from) = from {
             params["lt"] = json!(from.lt.to_string());
             params["hash"] = json!(hex::encode(from.hash.as_slice()));
@@ -232,7 +251,11 @@ impl Toncenter {
         page_size: u32,
     ) -> ToncenterResult<Vec<Transaction>> {
         const METHOD: &str = "getTransactions";
-        let fail = |cause| ToncenterError { method: METHOD, attempts: 1, cause };
+        let fail = |cause| ToncenterError {
+            method: METHOD,
+            attempts: 1,
+            cause,
+        };
         let since = since.filter(|s| s.lt != 0);
         let mut newest_first: Vec<Transaction> = Vec::new();
         // The predecessor of the oldest transaction collected so far.
@@ -245,7 +268,9 @@ impl Toncenter {
                 return Ok(reversed(newest_first));
             }
             let anchor = newest_first.last().map(|t| t.transaction_id.clone());
-            let page = self.get_transactions(address, page_size, anchor.as_ref()).await?;
+            let page = self
+                .get_transactions(address, page_size, anchor.as_ref())
+                .await?;
             let before = newest_first.len();
             for tx in page {
                 let id = &tx.transaction_id;
@@ -257,7 +282,10 @@ impl Toncenter {
                         break;
                     }
                     if id != exp {
-                        return Err(fail(Cause::Gap { expected: exp.lt, got: id.lt }));
+                        return Err(fail(Cause::Gap {
+                            expected: exp.lt,
+                            got: id.lt,
+                        }));
                     }
                 }
                 if let Some(s) = since {
@@ -293,12 +321,18 @@ impl Toncenter {
 
     /// Broadcasts a message (normally a wallet's external message).
     pub async fn send_boc(&self, message: &Cell) -> ToncenterResult<()> {
-        self.call::<Value>("sendBoc", json!({ "boc": boc::to_boc_base64(message) })).await.map(drop)
+        self.call::<Value>("sendBoc", json!({ "boc": boc::to_boc_base64(message) }))
+            .await
+            .map(drop)
     }
 
     /// Broadcasts and returns the message hash to look the transaction up by.
     pub async fn send_boc_return_hash(&self, message: &Cell) -> ToncenterResult<SentMessage> {
-        self.call("sendBocReturnHash", json!({ "boc": boc::to_boc_base64(message) })).await
+        self.call(
+            "sendBocReturnHash",
+            json!({ "boc": boc::to_boc_base64(message) }),
+        )
+        .await
     }
 
     /// Runs a get-method; a non-zero exit code (other than 1, also success) is an error.
@@ -315,7 +349,11 @@ impl Toncenter {
             stack: Vec<Value>,
         }
         const METHOD: &str = "runGetMethod";
-        let fail = |attempts, cause| ToncenterError { method: METHOD, attempts, cause };
+        let fail = |attempts, cause| ToncenterError {
+            method: METHOD,
+            attempts,
+            cause,
+        };
         let params = json!({
             "address": address::to_raw(address),
             "method": method,
@@ -325,9 +363,17 @@ impl Toncenter {
         if raw.exit_code != 0 && raw.exit_code != 1 {
             return Err(fail(1, Cause::ExitCode(raw.exit_code)));
         }
-        let stack = raw.stack.iter().map(StackValue::from_json).collect::<Result<_, _>>();
+        let stack = raw
+            .stack
+            .iter()
+            .map(StackValue::from_json)
+            .collect::<Result<_, _>>();
         let stack = stack.map_err(|e| fail(1, Cause::Decode(e)))?;
-        Ok(GetMethodResult { gas_used: raw.gas_used, exit_code: raw.exit_code, stack })
+        Ok(GetMethodResult {
+            gas_used: raw.gas_used,
+            exit_code: raw.exit_code,
+            stack,
+        })
     }
 
     /// Fees for delivering `body` to `address` (with `init` if it deploys it).
@@ -350,7 +396,11 @@ impl Toncenter {
     }
 
     /// One JSON-RPC call with rate limiting and retries.
-    async fn call<T: DeserializeOwned>(&self, method: &'static str, params: Value) -> ToncenterResult<T> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        params: Value,
+    ) -> ToncenterResult<T> {
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
         let mut attempts = 0;
         loop {
@@ -364,7 +414,11 @@ impl Toncenter {
                 Err(cause) => cause,
             };
             if !cause.retryable() || attempts > self.config.max_retries {
-                return Err(ToncenterError { method, attempts, cause });
+                return Err(ToncenterError {
+                    method,
+                    attempts,
+                    cause,
+                });
             }
             let delay = self.backoff(attempts);
             tracing::debug!(method, attempts, ?delay, %cause, "toncenter call failed, retrying");
@@ -385,7 +439,11 @@ impl Toncenter {
         }
         let timeout = self.config.timeout;
         let transport = |e: reqwest::Error| {
-            if e.is_timeout() { Cause::Timeout(timeout) } else { Cause::Transport(e.to_string()) }
+            if e.is_timeout() {
+                Cause::Timeout(timeout)
+            } else {
+                Cause::Transport(e.to_string())
+            }
         };
         let mut request = self.http.post(&self.url).json(body).timeout(timeout);
         if let Some(key) = &self.config.api_key {
@@ -402,9 +460,15 @@ impl Toncenter {
                 if message.contains("cannot apply external message") {
                     return Err(Cause::Rejected(message));
                 }
-                Err(Cause::Api { code: env.code.unwrap_or(i64::from(status)), message })
+                Err(Cause::Api {
+                    code: env.code.unwrap_or(i64::from(status)),
+                    message,
+                })
             }
-            Err(_) if status != 200 => Err(Cause::Http { status, body: text.chars().take(200).collect() }),
+            Err(_) if status != 200 => Err(Cause::Http {
+                status,
+                body: text.chars().take(200).collect(),
+            }),
             Err(e) => Err(Cause::Decode(e.to_string())),
         }
     }
@@ -424,23 +488,22 @@ impl Toncenter {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.config.backoff.saturating_mul(1 << (attempt - 1).min(16));
+        let exp = self
+            .config
+            .backoff
+            .saturating_mul(1 << (attempt - 1).min(16));
         let cap = exp.min(self.config.max_backoff);
         cap.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
     }
 }
 
-/// A transaction's predecessor, from `transaction$0111 account_addr:bits256
-/// lt:uint64 prev_trans_hash:bits256 prev_trans_lt:uint64 ...`.
+/// A transaction's predecessor, from its BoC.
 fn previous(tx: &Transaction) -> crate::Result<TransactionId> {
-    let cell = tx.cell()?;
-    let mut p = cell.parser();
-    if p.load_u8(4)? != 0b0111 {
-        return Err(crate::Error::Boc("not a transaction".into()));
-    }
-    p.skip_bits(256 + 64)?;
-    let hash = p.load_tonhash()?;
-    Ok(TransactionId { lt: p.load_u64(64)?, hash })
+    let header = crate::transaction::parse_header(&*tx.cell()?)?;
+    Ok(TransactionId {
+        lt: header.prev_lt,
+        hash: header.prev_hash,
+    })
 }
 
 fn reversed(mut v: Vec<Transaction>) -> Vec<Transaction> {

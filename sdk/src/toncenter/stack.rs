@@ -63,7 +63,10 @@ impl StackValue {
 
     /// Parses one top-level entry, e.g. `["num", "-0x1"]`.
     pub fn from_json(v: &Value) -> Result<Self, String> {
-        let kind = v.get(0).and_then(Value::as_str).ok_or_else(|| format!("bad stack entry {v}"))?;
+        let kind = v
+            .get(0)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("bad stack entry {v}"))?;
         let payload = v.get(1).unwrap_or(&Value::Null);
         let bytes = || cell(payload.get("bytes"));
         Ok(match kind {
@@ -98,7 +101,10 @@ impl StackValue {
         let t = v.get("@type").and_then(Value::as_str).unwrap_or_default();
         Ok(match t {
             "tvm.stackEntryNumber" => {
-                let n = v.pointer("/number/number").and_then(Value::as_str).ok_or("number without value")?;
+                let n = v
+                    .pointer("/number/number")
+                    .and_then(Value::as_str)
+                    .ok_or("number without value")?;
                 StackValue::Num(BigInt::from_str(n).map_err(|e| e.to_string())?)
             }
             "tvm.stackEntryCell" => StackValue::Cell(cell(v.pointer("/cell/bytes"))?),
@@ -114,8 +120,12 @@ impl StackValue {
         let bytes = |c: &ArcCell| json!({ "bytes": boc::to_boc_base64(c) });
         let elements = |v: &[StackValue]| json!({ "elements": v.iter().map(StackValue::to_tonlib).collect::<Vec<_>>() });
         match self {
-            StackValue::Num(n) => json!({"@type": "tvm.stackEntryNumber", "number": {"number": n.to_string()}}),
-            StackValue::Cell(c) | StackValue::Builder(c) => json!({"@type": "tvm.stackEntryCell", "cell": bytes(c)}),
+            StackValue::Num(n) => {
+                json!({"@type": "tvm.stackEntryNumber", "number": {"number": n.to_string()}})
+            }
+            StackValue::Cell(c) | StackValue::Builder(c) => {
+                json!({"@type": "tvm.stackEntryCell", "cell": bytes(c)})
+            }
             StackValue::Slice(c) => json!({"@type": "tvm.stackEntrySlice", "slice": bytes(c)}),
             StackValue::Tuple(v) => json!({"@type": "tvm.stackEntryTuple", "tuple": elements(v)}),
             StackValue::List(v) => json!({"@type": "tvm.stackEntryList", "list": elements(v)}),
@@ -130,7 +140,10 @@ fn cell(bytes: Option<&Value>) -> Result<ArcCell, String> {
 }
 
 fn elements(v: &Value) -> Result<Vec<StackValue>, String> {
-    let items = v.get("elements").and_then(Value::as_array).ok_or("tuple without elements")?;
+    let items = v
+        .get("elements")
+        .and_then(Value::as_array)
+        .ok_or("tuple without elements")?;
     items.iter().map(StackValue::from_tonlib).collect()
 }
 
@@ -146,6 +159,10 @@ fn parse_num(s: &str) -> Result<BigInt, String> {
 }
 
 fn hex_num(n: &BigInt) -> String {
-    let sign = if n.sign() == num_bigint::Sign::Minus { "-" } else { "" };
+    let sign = if n.sign() == num_bigint::Sign::Minus {
+        "-"
+    } else {
+        ""
+    };
     format!("{sign}0x{}", n.magnitude().to_str_radix(16))
 }

@@ -89,6 +89,11 @@ impl Transaction {
     pub fn cell(&self) -> Result<ArcCell> {
         boc::from_boc_base64(&self.data)
     }
+
+    /// What happened in it (see [`crate::transaction`]).
+    pub fn summary(&self) -> Result<crate::transaction::Summary> {
+        crate::transaction::parse(&*self.cell()?)
+    }
 }
 
 /// A message as toncenter prints it inside a transaction.
@@ -189,7 +194,8 @@ pub mod num_str {
             StrOrNum::Str(s) => s,
             StrOrNum::Num(n) => n.to_string(),
         };
-        s.parse().map_err(|_| serde::de::Error::custom(format!("not an unsigned integer: {s:?}")))
+        s.parse()
+            .map_err(|_| serde::de::Error::custom(format!("not an unsigned integer: {s:?}")))
     }
 }
 
@@ -204,6 +210,7 @@ pub mod hash_b64 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TonHash, D::Error> {
         let s = String::deserialize(d)?;
         let bytes = STANDARD.decode(&s).map_err(serde::de::Error::custom)?;
-        TonHash::try_from(bytes.as_slice()).map_err(|_| serde::de::Error::custom("hash must be 32 bytes"))
+        TonHash::try_from(bytes.as_slice())
+            .map_err(|_| serde::de::Error::custom("hash must be 32 bytes"))
     }
 }

@@ -9,8 +9,12 @@ use crate::{Error, Result, SigningKey};
 /// The ed25519 key of a 24-word mnemonic without password.
 pub fn mnemonic_to_key(phrase: &str) -> Result<SigningKey> {
     let mnemonic = Mnemonic::from_str(phrase, &None).map_err(|e| Error::Mnemonic(e.to_string()))?;
-    let pair = mnemonic.to_key_pair().map_err(|e| Error::Mnemonic(e.to_string()))?;
-    let seed: [u8; 32] = pair.secret_key[..32].try_into().map_err(|_| Error::Key("short seed".into()))?;
+    let pair = mnemonic
+        .to_key_pair()
+        .map_err(|e| Error::Mnemonic(e.to_string()))?;
+    let seed: [u8; 32] = pair.secret_key[..32]
+        .try_into()
+        .map_err(|_| Error::Key("short seed".into()))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -20,7 +24,9 @@ pub fn generate_mnemonic() -> String {
     let words: Vec<&str> = WORDLIST_EN_SET.keys().copied().collect();
     let mut rng = rand::thread_rng();
     loop {
-        let phrase: Vec<&str> = (0..24).map(|_| *words.choose(&mut rng).expect("non-empty list")).collect();
+        let phrase: Vec<&str> = (0..24)
+            .map(|_| *words.choose(&mut rng).expect("non-empty list"))
+            .collect();
         if Mnemonic::new(phrase.clone(), &None).is_ok() {
             return phrase.join(" ");
         }

@@ -40,7 +40,10 @@ pub struct Outgoing {
 impl Outgoing {
     /// The usual mode: fees paid separately, errors ignored.
     pub fn new(message: InternalMessage) -> Self {
-        Self { message, mode: send_mode::PAY_GAS_SEPARATELY | send_mode::IGNORE_ERRORS }
+        Self {
+            message,
+            mode: send_mode::PAY_GAS_SEPARATELY | send_mode::IGNORE_ERRORS,
+        }
     }
 }
 

@@ -22,7 +22,11 @@ pub struct WalletV4R2 {
 impl WalletV4R2 {
     pub fn new(public_key: VerifyingKey, workchain: i32) -> Self {
         let wallet_id = DEFAULT_WALLET_ID.wrapping_add(workchain as u32);
-        Self { public_key, workchain, wallet_id }
+        Self {
+            public_key,
+            workchain,
+            wallet_id,
+        }
     }
 
     pub fn code() -> Result<ArcCell> {
@@ -32,7 +36,8 @@ impl WalletV4R2 {
     pub fn state_init(&self) -> Result<StateInit> {
         let mut data = CellBuilder::new();
         data.store_u32(32, 0)?.store_u32(32, self.wallet_id)?;
-        data.store_slice(self.public_key.as_bytes())?.store_bit(false)?;
+        data.store_slice(self.public_key.as_bytes())?
+            .store_bit(false)?;
         Ok(StateInit::new(Self::code()?, data.build()?.into()))
     }
 
@@ -43,13 +48,19 @@ impl WalletV4R2 {
     /// The signed body: signature + `wallet_id valid_until seqno op:0 (mode ^msg)*`.
     pub fn transfer_body(&self, key: &SigningKey, t: &Transfer) -> Result<Cell> {
         if t.messages.len() > MAX_MESSAGES {
-            return Err(Error::TooManyMessages { got: t.messages.len(), max: MAX_MESSAGES });
+            return Err(Error::TooManyMessages {
+                got: t.messages.len(),
+                max: MAX_MESSAGES,
+            });
         }
         let mut b = CellBuilder::new();
-        b.store_u32(32, self.wallet_id)?.store_u32(32, t.valid_until)?.store_u32(32, t.seqno)?;
+        b.store_u32(32, self.wallet_id)?
+            .store_u32(32, t.valid_until)?
+            .store_u32(32, t.seqno)?;
         b.store_u8(8, 0)?; // op: simple send
         for out in &t.messages {
-            b.store_u8(8, out.mode)?.store_child(out.message.to_cell()?)?;
+            b.store_u8(8, out.mode)?
+                .store_child(out.message.to_cell()?)?;
         }
         let unsigned = b.build()?;
         let signature = sign_hash(key, &unsigned);

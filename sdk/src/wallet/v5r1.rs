@@ -25,7 +25,12 @@ pub struct WalletV5R1 {
 
 impl WalletV5R1 {
     pub fn new(public_key: VerifyingKey, workchain: i32, network_global_id: i32) -> Self {
-        Self { public_key, workchain, network_global_id, subwallet: 0 }
+        Self {
+            public_key,
+            workchain,
+            network_global_id,
+            subwallet: 0,
+        }
     }
 
     pub fn code() -> Result<ArcCell> {
@@ -42,8 +47,11 @@ impl WalletV5R1 {
 
     pub fn state_init(&self) -> Result<StateInit> {
         let mut data = CellBuilder::new();
-        data.store_bit(true)?.store_u32(32, 0)?.store_u32(32, self.wallet_id())?;
-        data.store_slice(self.public_key.as_bytes())?.store_bit(false)?;
+        data.store_bit(true)?
+            .store_u32(32, 0)?
+            .store_u32(32, self.wallet_id())?;
+        data.store_slice(self.public_key.as_bytes())?
+            .store_bit(false)?;
         Ok(StateInit::new(Self::code()?, data.build()?.into()))
     }
 
@@ -54,10 +62,14 @@ impl WalletV5R1 {
     /// The signed request body: `"sign" wallet_id valid_until seqno out_actions` + signature.
     pub fn transfer_body(&self, key: &SigningKey, t: &Transfer) -> Result<Cell> {
         if t.messages.len() > MAX_ACTIONS {
-            return Err(Error::TooManyMessages { got: t.messages.len(), max: MAX_ACTIONS });
+            return Err(Error::TooManyMessages {
+                got: t.messages.len(),
+                max: MAX_ACTIONS,
+            });
         }
         let mut b = CellBuilder::new();
-        b.store_u32(32, OP_SIGNED_EXTERNAL)?.store_u32(32, self.wallet_id())?;
+        b.store_u32(32, OP_SIGNED_EXTERNAL)?
+            .store_u32(32, self.wallet_id())?;
         b.store_u32(32, t.valid_until)?.store_u32(32, t.seqno)?;
         if t.messages.is_empty() {
             b.store_bit(false)?;

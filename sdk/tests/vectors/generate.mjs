@@ -7,8 +7,8 @@
 import { writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import {
-  Address, beginCell, contractAddress, external, internal,
-  storeMessage, storeMessageRelaxed, storeStateInit, SendMode,
+  Address, beginCell, contractAddress, Dictionary, external, internal,
+  storeMessage, storeMessageRelaxed, storeStateInit, storeTransaction, SendMode,
 } from "@ton/core";
 import { keyPairFromSeed, mnemonicToPrivateKey, sign } from "@ton/crypto";
 import { WalletContractV4, WalletContractV5R1 } from "@ton/ton";
@@ -95,6 +95,43 @@ const tonconnect = msgCases.flatMap((m) => [false, true].map((testnet) => {
   return { ...describe(m), testnet, message, link };
 }));
 
+// ---- transactions (ordinary ones, as the relayer reads them) ----
+const big = (label) => BigInt("0x" + hex(seed(label)));
+const vm = (success, exitCode) => ({
+  type: "vm", success, messageStateUsed: false, accountActivated: false, gasFees: 1_500_000n,
+  gasUsed: 3_308n, gasLimit: 1_000_000n, gasCredit: success ? undefined : 10_000n, mode: 0, exitCode,
+  exitArg: exitCode === 0 ? undefined : -1, vmSteps: 68, vmInitStateHash: 0n, vmFinalStateHash: 0n,
+});
+const action = (success, resultCode, messagesCreated) => ({
+  success, valid: true, noFunds: false, statusChange: "unchanged", totalFwdFees: 266_669n,
+  totalActionFees: 88_889n, resultCode, resultArg: undefined, totalActions: messagesCreated, specActions: 0,
+  skippedActions: 0, messagesCreated, actionListHash: big("actions"), totalMessageSize: { cells: 1n, bits: 705n },
+});
+const txCases = {
+  ok: { computePhase: vm(true, 0), actionPhase: action(true, 0, 2), aborted: false, outs: 2 },
+  thrown: { computePhase: vm(false, 402), actionPhase: undefined, aborted: true, outs: 0 },
+  action_failed: { computePhase: vm(true, 1), actionPhase: action(false, 37, 0), aborted: true, outs: 0 },
+  skipped: { computePhase: { type: "skipped", reason: "no-state" }, actionPhase: undefined, aborted: true, outs: 0 },
+};
+const transactions = Object.entries(txCases).map(([name, c], i) => {
+  const cell = beginCell().store(storeTransaction({
+    address: big("account"), lt: 47_000_000_000_001n + BigInt(i), prevTransactionHash: big(`prev ${i}`),
+    prevTransactionLt: 46_000_000_000_000n + BigInt(i), now: 1_700_000_000 + i, outMessagesCount: c.outs,
+    oldStatus: "active", endStatus: "active", inMessage: undefined,
+    outMessages: Dictionary.empty(Dictionary.Keys.Uint(15), Dictionary.Values.Cell()),
+    totalFees: { coins: 2_000_000n + BigInt(i) },
+    stateUpdate: { oldHash: seed("old"), newHash: seed("new") },
+    description: {
+      type: "generic", creditFirst: false,
+      storagePhase: { storageFeesCollected: 17n, storageFeesDue: i === 3 ? 5n : undefined, statusChange: "unchanged" },
+      creditPhase: i === 1 ? undefined : { dueFeesColelcted: undefined, credit: { coins: 1_000_000_000n } },
+      computePhase: c.computePhase, actionPhase: c.actionPhase, aborted: c.aborted, bouncePhase: undefined, destroyed: false,
+    },
+  })).endCell();
+  return { name, boc: boc(cell), hash: hex(cell.hash()), ...c, computePhase: undefined, actionPhase: undefined,
+    exit_code: c.computePhase.exitCode ?? null, action_result_code: c.actionPhase?.resultCode ?? null };
+});
+
 // ---- wallets ----
 const walletKey = keys("spindle wallet key");
 const transfers = [
@@ -163,7 +200,7 @@ for (const words of phrases) {
 
 const vectors = {
   addresses, bocs, state_inits: stateInits,
-  internal_messages: internalMessages, external_messages: externalMessages, tonconnect,
+  internal_messages: internalMessages, external_messages: externalMessages, tonconnect, transactions,
   wallets,
   payloads: { public_key: hex(payloadKey.publicKey), secret_seed: hex(seed("spindle relayer key")), cases: payloads },
   mnemonics,
