@@ -11,7 +11,7 @@
 //! # async fn demo() -> anyhow::Result<()> {
 //! let devnet = spindle_devnet::Devnet::new(spindle_devnet::DevnetConfig::default())?;
 //! let server = devnet.serve("127.0.0.1:0".parse()?).await?;
-//! println!("toncenter API at {}", server.url); // e.g. http://127.0.0.1:40123/api/v2/
+//! println!("toncenter API at {}", server.url); // e.g. http://127.0.0.1:40123/api/v2
 //! # Ok(()) }
 //! ```
 //!
@@ -127,9 +127,10 @@ impl Devnet {
     /// Starts a chain: loads `state_file` if it exists, else creates genesis
     /// (the faucet and the test wallets, deployed and funded in block 1).
     pub fn new(config: DevnetConfig) -> anyhow::Result<Devnet> {
-        let faucet = GenesisWallet::derive("faucet", config.faucet_balance);
+        let gid = config.global_id;
+        let faucet = GenesisWallet::derive_for("faucet", config.faucet_balance, gid);
         let wallets: Vec<_> = (0..config.wallets)
-            .map(|i| GenesisWallet::derive(&format!("wallet-{i}"), config.wallet_balance))
+            .map(|i| GenesisWallet::derive_for(&format!("wallet-{i}"), config.wallet_balance, gid))
             .collect();
         let clock = match config.manual_clock {
             Some(now) => Clock::Manual { now },
@@ -300,7 +301,8 @@ impl Devnet {
 
 /// A running HTTP server (and block timer).
 pub struct ServerHandle {
-    /// Base URL of the toncenter API, e.g. `http://127.0.0.1:40123/api/v2/`.
+    /// Base URL of the toncenter API, e.g. `http://127.0.0.1:40123/api/v2`
+    /// (methods are `{url}/getMasterchainInfo`…; `spindle_sdk`'s `ToncenterConfig::new(url)`).
     pub url: String,
     /// JSON-RPC endpoint, e.g. `http://127.0.0.1:40123/api/v2/jsonRPC`.
     pub json_rpc_url: String,

@@ -3,9 +3,11 @@
 //!
 //! Keys are `sha256("spindle-devnet/<name>")`, so every devnet hands out the
 //! same addresses and keys (they are test keys: never use them elsewhere).
-//! Wallets use the standard v5r1 wallet id (`0x7FFFFF11`), the one stock
-//! libraries (`@ton/ton`'s `WalletContractV5R1.create({ publicKey })`,
-//! tonlib-core's `TonWallet::new`) derive by default, so their addresses agree.
+//! Wallet ids follow W5's rule for the devnet's network id (config param 19):
+//! `wallet_id = global_id XOR 0x8000_0000` (workchain 0, version 0, subwallet
+//! 0), the value `spindle_sdk::wallet::WalletV5R1::new(key, 0, DEVNET_GLOBAL_ID)`
+//! and `@ton/ton`'s `WalletContractV5R1.create({ walletId: { networkGlobalId },
+//! publicKey })` derive, so their addresses agree with the devnet's.
 
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
@@ -29,10 +31,24 @@ pub struct GenesisWallet {
     /// The ed25519 seed (32 bytes); `key_pair()` gives the 64-byte form.
     pub secret_key: [u8; 32],
     pub initial_balance: u128,
+    /// W5 wallet id (see the module docs).
+    pub wallet_id: i32,
+}
+
+/// W5's wallet id for a network: `global_id XOR (1 << 31)` for workchain 0,
+/// version 0, subwallet 0.
+pub fn v5r1_wallet_id(global_id: i32) -> i32 {
+    (global_id as u32 ^ 0x8000_0000) as i32
 }
 
 impl GenesisWallet {
+    /// A wallet for the devnet's default network id ([`crate::config::DEVNET_GLOBAL_ID`]).
     pub fn derive(name: &str, initial_balance: u128) -> Self {
+        Self::derive_for(name, initial_balance, crate::config::DEVNET_GLOBAL_ID)
+    }
+
+    /// A wallet whose W5 wallet id is bound to `global_id`.
+    pub fn derive_for(name: &str, initial_balance: u128, global_id: i32) -> Self {
         let seed: [u8; 32] = Sha256::digest(format!("spindle-devnet/{name}").as_bytes()).into();
         let public_key = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
         let mut w = Self {
@@ -41,6 +57,7 @@ impl GenesisWallet {
             public_key,
             secret_key: seed,
             initial_balance,
+            wallet_id: v5r1_wallet_id(global_id),
         };
         w.address = w.ton_wallet().address;
         w
@@ -55,7 +72,8 @@ impl GenesisWallet {
 
     /// tonlib-core's wallet object, for signing transfers.
     pub fn ton_wallet(&self) -> TonWallet {
-        TonWallet::new(WalletVersion::V5R1, self.key_pair()).expect("v5r1 wallet code is built in")
+        TonWallet::new_with_params(WalletVersion::V5R1, self.key_pair(), 0, self.wallet_id)
+            .expect("v5r1 wallet code is built in")
     }
 
     pub(crate) fn std_address(&self) -> StdAddr {

@@ -33,14 +33,14 @@ async fn rest_and_json_rpc_speak_toncenter() {
     let w = d.wallets()[0].clone();
     let addr = w.address.to_base64_url();
 
-    let (st, v) = get(&c, format!("{}getMasterchainInfo", s.url)).await;
+    let (st, v) = get(&c, format!("{}/getMasterchainInfo", s.url)).await;
     assert_eq!(st, 200);
     assert_eq!(v["ok"], true);
     assert_eq!(v["result"]["last"]["@type"], "ton.blockIdExt");
     assert_eq!(v["result"]["last"]["workchain"], -1);
     assert_eq!(v["result"]["last"]["seqno"], 1);
 
-    let (_, v) = get(&c, format!("{}getAddressInformation?address={addr}", s.url)).await;
+    let (_, v) = get(&c, format!("{}/getAddressInformation?address={addr}", s.url)).await;
     let r = &v["result"];
     assert_eq!(r["state"], "active");
     assert!(r["balance"].as_str().unwrap().parse::<u128>().unwrap() > 999 * TON);
@@ -48,7 +48,7 @@ async fn rest_and_json_rpc_speak_toncenter() {
     assert!(!r["code"].as_str().unwrap().is_empty());
 
     // Raw form of the address works too.
-    let (_, v) = get(&c, format!("{}getAddressBalance?address={}", s.url, w.address.to_hex())).await;
+    let (_, v) = get(&c, format!("{}/getAddressBalance?address={}", s.url, w.address.to_hex())).await;
     assert!(v["result"].as_str().unwrap().parse::<u128>().unwrap() > 0);
 
     let (_, v) = rpc(&c, &s, "getWalletInformation", json!({ "address": addr })).await;
@@ -72,7 +72,7 @@ async fn rest_and_json_rpc_speak_toncenter() {
     let v: Value = c.post(format!("http://{}/devnet/produceBlock", s.addr)).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["result"]["transactions"].as_array().unwrap().len(), 2);
 
-    let (_, v) = get(&c, format!("{}getTransactions?address={addr}&limit=1", s.url)).await;
+    let (_, v) = get(&c, format!("{}/getTransactions?address={addr}&limit=1", s.url)).await;
     let txs = v["result"].as_array().unwrap();
     assert_eq!(txs.len(), 1);
     let t = &txs[0];
@@ -83,9 +83,9 @@ async fn rest_and_json_rpc_speak_toncenter() {
     // Paging: from that transaction (inclusive) back, with a hex or base64 hash.
     let (lt, hash) = (t["transaction_id"]["lt"].as_str().unwrap(), t["transaction_id"]["hash"].as_str().unwrap());
     let hex_hash = hex::encode(STANDARD.decode(hash).unwrap());
-    let (_, v) = get(&c, format!("{}getTransactions?address={addr}&lt={lt}&hash={hex_hash}&limit=10", s.url)).await;
+    let (_, v) = get(&c, format!("{}/getTransactions?address={addr}&lt={lt}&hash={hex_hash}&limit=10", s.url)).await;
     assert_eq!(v["result"].as_array().unwrap().len(), 2);
-    let (_, v) = get(&c, format!("{}getTransactions?address={addr}&to_lt={lt}", s.url)).await;
+    let (_, v) = get(&c, format!("{}/getTransactions?address={addr}&to_lt={lt}", s.url)).await;
     assert_eq!(v["result"].as_array().unwrap().len(), 0);
 
     // tryLocateResultTx finds the recipient's transaction for that message.
@@ -115,7 +115,7 @@ fn body_of(w: &spindle_devnet::GenesisWallet, d: &Devnet, to: &spindle_devnet::T
 #[tokio::test]
 async fn errors_have_toncenter_shape() {
     let (d, s, c) = start().await;
-    let (st, v) = get(&c, format!("{}getAddressInformation?address=garbage", s.url)).await;
+    let (st, v) = get(&c, format!("{}/getAddressInformation?address=garbage", s.url)).await;
     assert_eq!(st, 422);
     assert_eq!(v["ok"], false);
     assert_eq!(v["code"], 422);

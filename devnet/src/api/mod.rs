@@ -169,7 +169,7 @@ fn wallet_json(w: &crate::GenesisWallet) -> Value {
         "public_key": hex::encode(w.public_key),
         "secret_key": hex::encode(w.secret_key),
         "version": "v5r1",
-        "wallet_id": 0x7FFF_FF11_u32 as i32,
+        "wallet_id": w.wallet_id,
         "initial_balance": w.initial_balance.to_string(),
     })
 }
@@ -262,7 +262,7 @@ pub(crate) async fn serve(devnet: Devnet, addr: SocketAddr) -> anyhow::Result<Se
         }));
     }
     Ok(ServerHandle {
-        url: format!("http://{addr}/api/v2/"),
+        url: format!("http://{addr}/api/v2"),
         json_rpc_url: format!("http://{addr}/api/v2/jsonRPC"),
         addr,
         tasks,
