@@ -208,7 +208,8 @@ impl Store {
     }
 
     /// Stores the worker's signed acceptance of its live lease and marks the job `running`.
-    /// The signature must have been verified against the provider's operator key.
+    /// The signature must have been verified against the provider's operator key. The same
+    /// acceptance sent again (a retried request) is accepted and changes nothing.
     pub async fn record_acceptance(
         &self,
         lease: &Lease,
@@ -218,6 +219,27 @@ impl Store {
         with_tx!(self, tx, pg => {
             let job = load_job!(&mut *tx, &lease.escrow, pg);
             check_current(&job, lease)?;
+            if job.state == JobState::Running {
+                // A retried request is fine if it carries the acceptance already stored.
+                let prior = sqlx::query(
+                    "SELECT payload, signature FROM acceptances WHERE escrow = $1 AND lease_seq = $2",
+                )
+                .bind(&lease.escrow)
+                .bind(to_db("lease_seq", lease.seq)?)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = prior
+                    && row.bytes("payload")? == acceptance.payload
+                    && row.bytes("signature")? == acceptance.signature
+                {
+                    return Ok(());
+                }
+                return Err(StoreError::IllegalTransition {
+                    escrow: lease.escrow.clone(),
+                    from: job.state,
+                    to: JobState::Running,
+                });
+            }
             if job.lease.as_ref().is_none_or(|l| l.expires_at <= now) {
                 return Err(StoreError::LeaseLost {
                     escrow: lease.escrow.clone(),

@@ -90,7 +90,8 @@ pub struct VoucherRecord {
 
 impl Store {
     /// Stores the result of the worker holding `lease` (signature already verified) and
-    /// marks the job `result_stored`. Only the current lease of a running job may do so.
+    /// marks the job `result_stored`. Only the current lease of a running job may do so;
+    /// the same result sent again by that lease (a retried request) changes nothing.
     pub async fn store_result(
         &self,
         lease: &Lease,
@@ -99,6 +100,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         with_tx!(self, tx, pg => {
             let job = load_job!(&mut *tx, &lease.escrow, pg);
+            if !job.state.is_leased() && job.lease_seq == lease.seq {
+                // A retried request: fine if this very lease already stored this result.
+                let prior = sqlx::query("SELECT lease_seq FROM results WHERE escrow = $1 AND result_hash = $2")
+                    .bind(&lease.escrow)
+                    .bind(&result.result_hash[..])
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = prior
+                    && from_db("lease_seq", row.int("lease_seq")?)? == lease.seq
+                {
+                    return Ok(());
+                }
+            }
             check_current(&job, lease)?;
             if job.state != JobState::Running {
                 return Err(StoreError::IllegalTransition {

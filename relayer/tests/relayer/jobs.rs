@@ -358,8 +358,56 @@ async fn overdue_jobs_expire(db: TestDb) {
     );
 }
 
+async fn retried_worker_requests_are_idempotent(db: TestDb) {
+    let s = db.store();
+    s.insert_job(&crate::fixtures::job(1, 1_000), 100)
+        .await
+        .unwrap();
+    let lease = s
+        .claim_job(&escrow(1), "w", 100, 30)
+        .await
+        .unwrap()
+        .unwrap();
+    s.record_acceptance(&lease, &acceptance(1), 101)
+        .await
+        .unwrap();
+    s.record_acceptance(&lease, &acceptance(1), 102)
+        .await
+        .unwrap(); // the worker retried
+    let err = s
+        .record_acceptance(&lease, &acceptance(2), 103)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::IllegalTransition {
+                from: JobState::Running,
+                to: JobState::Running,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        s.acceptances(&escrow(1)).await.unwrap(),
+        vec![(1, acceptance(1))]
+    );
+
+    s.store_result(&lease, &result(1), 104).await.unwrap();
+    s.store_result(&lease, &result(1), 105).await.unwrap(); // retried
+    let err = s.store_result(&lease, &result(2), 106).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
+    assert_eq!(db.raw_int("SELECT COUNT(*) FROM results").await, 1);
+    assert_eq!(
+        s.job(&escrow(1)).await.unwrap().unwrap().state,
+        JobState::ResultStored
+    );
+}
+
 both_backends!(
     job_lifecycle,
+    retried_worker_requests_are_idempotent,
     illegal_transitions_refused,
     duplicate_job_refused,
     queuing_a_proof_posts_the_job_atomically,
