@@ -1,7 +1,7 @@
 //! Spindle devnet: a local TON chain in-process.
 //!
 //! Contracts run on `tycho-vm` / `tycho-executor` with TON mainnet's gas,
-//! forwarding and storage prices ([`config`]); the chain model ([`chain`]) gives
+//! forwarding and storage prices ([`config`]); the chain model (`chain`) gives
 //! logical time, per-account transaction chains, ordered internal delivery,
 //! bounces, deploys by state init and blocks on a timer or on demand. The
 //! [`api`] module serves toncenter's v2 HTTP API, so the relayer, the CLI and
