@@ -7,6 +7,7 @@
 //! job lifecycle) and [`outbox`] (on-chain actions as a typed state machine).
 
 pub mod config;
+pub mod gateway;
 pub mod job;
 pub mod outbox;
 pub mod store;

@@ -7,8 +7,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-/// The OpenAI endpoints the worker forwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The OpenAI endpoints the worker forwards (named in snake case on the
+/// relayer connection: `chat_completions`, `completions`, `embeddings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     ChatCompletions,
     Completions,
@@ -58,7 +60,7 @@ struct WireDetails {
 impl Usage {
     /// Reads the `usage` member of a response or stream chunk; `Ok(None)` when
     /// it is absent or `null` (streams carry it only in their last chunk).
-    pub(crate) fn from_response(json: &Value) -> Result<Option<Usage>, serde_json::Error> {
+    pub fn from_response(json: &Value) -> Result<Option<Usage>, serde_json::Error> {
         match json.get("usage") {
             None | Some(Value::Null) => Ok(None),
             Some(usage) => {

@@ -1,0 +1,165 @@
+//! Clients: API key → compute account, and the balance check before dispatch.
+//!
+//! - Keys are looked up by their SHA-256, so the table holds no key in clear
+//!   and lookup time does not depend on how much of a guess matched.
+//! - [`BalanceSource`] is THE seam for an account's on-chain deposit;
+//!   [`ComputeAccountBalances`] reads it from the compute_account contract's
+//!   `get_account_state` through toncenter (the devnet or a real network).
+//! - Unsettled charges are held in memory here (a reservation for each request
+//!   in flight, at its worst case, then its actual cost). They belong in the
+//!   store with the vouchers that settle them; until then a restart forgets them.
+
+use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+use spindle_sdk::TonAddress;
+use spindle_sdk::toncenter::Toncenter;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Where an account's deposit is read from.
+pub trait BalanceSource: Send + Sync {
+    /// The account's deposit in nanoTON, before this relayer's unsettled charges.
+    fn balance<'a>(&'a self, account: &'a TonAddress) -> BoxFuture<'a, Result<u128, String>>;
+}
+
+/// Reads `get_account_state` (`initialized, balance, epoch, withdraw_at, n_paid`)
+/// of the compute_account contract; an undeployed account has nothing.
+pub struct ComputeAccountBalances {
+    pub client: Toncenter,
+}
+
+impl BalanceSource for ComputeAccountBalances {
+    fn balance<'a>(&'a self, account: &'a TonAddress) -> BoxFuture<'a, Result<u128, String>> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .run_get_method(account, "get_account_state", &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            let num =
+                |i: usize| {
+                    result.stack.get(i).and_then(|v| v.as_num()).ok_or_else(|| {
+                        format!("get_account_state: stack entry {i} is not a number")
+                    })
+                };
+            if *num(0)? == spindle_sdk::BigInt::from(0) {
+                return Ok(0);
+            }
+            u128::try_from(num(1)?)
+                .map_err(|_| "get_account_state: balance out of range".to_owned())
+        })
+    }
+}
+
+/// Why a request may not be dispatched for an account.
+#[derive(Debug)]
+pub enum BalanceError {
+    Insufficient { available: u128, needed: u128 },
+    Unavailable(String),
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Charged for completed requests, not yet settled on-chain.
+    charged: u128,
+    /// Worst cases of requests in flight.
+    reserved: u128,
+}
+
+pub struct Accounts {
+    by_key_hash: HashMap<[u8; 32], TonAddress>,
+    source: Arc<dyn BalanceSource>,
+    ledgers: Mutex<HashMap<TonAddress, Ledger>>,
+}
+
+impl Accounts {
+    pub fn new(
+        keys: impl IntoIterator<Item = (String, TonAddress)>,
+        source: Arc<dyn BalanceSource>,
+    ) -> Self {
+        let by_key_hash = keys.into_iter().map(|(k, a)| (key_hash(&k), a)).collect();
+        Self {
+            by_key_hash,
+            source,
+            ledgers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account an API key bills, if the key is known.
+    pub fn authenticate(&self, key: &str) -> Option<TonAddress> {
+        self.by_key_hash.get(&key_hash(key)).cloned()
+    }
+
+    /// What this relayer has charged `account` and not yet settled.
+    pub fn unsettled(&self, account: &TonAddress) -> u128 {
+        self.ledgers
+            .lock()
+            .unwrap()
+            .get(account)
+            .map_or(0, |l| l.charged)
+    }
+
+    /// Reserves `needed` of the account's balance for one request.
+    pub async fn reserve(
+        self: &Arc<Self>,
+        account: &TonAddress,
+        needed: u128,
+    ) -> Result<Reservation, BalanceError> {
+        let balance = self
+            .source
+            .balance(account)
+            .await
+            .map_err(BalanceError::Unavailable)?;
+        let mut ledgers = self.ledgers.lock().unwrap();
+        let ledger = ledgers.entry(account.clone()).or_default();
+        let available = balance.saturating_sub(ledger.charged + ledger.reserved);
+        if available < needed {
+            return Err(BalanceError::Insufficient { available, needed });
+        }
+        ledger.reserved += needed;
+        Ok(Reservation {
+            accounts: self.clone(),
+            account: account.clone(),
+            amount: needed,
+            balance,
+            done: false,
+        })
+    }
+}
+
+/// A request's hold on an account's balance: [`commit`](Self::commit) charges
+/// the actual cost; dropping it uncommitted charges nothing.
+pub struct Reservation {
+    accounts: Arc<Accounts>,
+    account: TonAddress,
+    amount: u128,
+    balance: u128,
+    done: bool,
+}
+
+impl Reservation {
+    /// Charges `cost` and returns the balance left after all charges so far.
+    pub fn commit(mut self, cost: u128) -> u128 {
+        self.done = true;
+        let mut ledgers = self.accounts.ledgers.lock().unwrap();
+        let ledger = ledgers.entry(self.account.clone()).or_default();
+        ledger.reserved -= self.amount;
+        ledger.charged += cost;
+        self.balance.saturating_sub(ledger.charged)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut ledgers = self.accounts.ledgers.lock().unwrap();
+            if let Some(ledger) = ledgers.get_mut(&self.account) {
+                ledger.reserved -= self.amount;
+            }
+        }
+    }
+}
+
+fn key_hash(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
