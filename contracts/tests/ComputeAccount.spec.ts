@@ -390,24 +390,38 @@ describe('compute_account', () => {
         expect(r.transactions).toHaveTransaction({ to: acc.address, success: false, exitCode: CaError.notHub });
     });
 
-    it('client caps: per voucher and per period', async () => {
+    it('client caps: per voucher and per period; set at init they apply at once, changed later only after the grace period', async () => {
         let r = await account.sendSetCaps(stranger.getSender(), toNano('0.05'), null);
         expect(r.transactions).toHaveTransaction({ to: account.address, success: false, exitCode: CaError.notClient });
-        r = await account.sendSetCaps(client.getSender(), toNano('0.05'),
-            buildCaps({ perVoucher: toNano('1'), perPeriod: toNano('1.5'), period: 86400, periodStart: NOW }));
+        r = await account.sendSetCaps(client.getSender(), toNano('0.05'), buildCaps({ perVoucher: toNano('1'), perPeriod: toNano('1.5'), period: 86400 }));
         expect(r.transactions).toHaveTransaction({ to: account.address, success: true });
         checkBudget('compute_account.set_caps', accountTx(r.transactions));
+        // not yet in force: the relayers may still post what was served before the change
         await settle(voucher(toNano('3')));
-        expect(await account.getPaid(owners[0].address)).toBe(toNano('1'));
-        await settle(voucher(toNano('3')));
-        expect(await account.getPaid(owners[0].address)).toBe(toNano('1.5'));
-        r = await settle(voucher(toNano('3')));
+        expect(await account.getPaid(owners[0].address)).toBe(toNano('3'));
+        bc.now = NOW + GRACE;
+        const v = (c: string) => voucher(toNano(c), { validUntil: NOW + 10 * 86400 });
+        await settle(v('5'));
+        expect(await account.getPaid(owners[0].address)).toBe(toNano('4'));      // per voucher
+        await settle(v('5'));
+        expect(await account.getPaid(owners[0].address)).toBe(toNano('4.5'));    // per period
+        r = await settle(v('5'));
         expect(r.transactions).toHaveTransaction({ to: account.address, success: false, exitCode: CaError.capReached });
-        bc.now = NOW + 86400;
-        r = await settle(voucher(toNano('3'), { validUntil: NOW + 86400 }));
+        bc.now = NOW + GRACE + 86400;
+        r = await settle(v('5'));
         expect(r.transactions).toHaveTransaction({ to: account.address, success: true });
-        expect(await account.getPaid(owners[0].address)).toBe(toNano('2.5'));
-        expect((await account.getCaps()).spent).toBe(toNano('1'));
+        expect(await account.getPaid(owners[0].address)).toBe(toNano('5'));
+        expect((await account.getCaps()).spent).toBe(toNano('0.5'));
+        // caps given at init apply at once
+        const capped = bc.openContract(ComputeAccount.createFromConfig({ hub: hub.address, client: client.address, nonce: 13n }, code));
+        await capped.sendInit(client.getSender(), toNano('5'), params(), buildCaps({ perVoucher: toNano('0.25'), perPeriod: toNano('10'), period: 0 }));
+        const cv = buildVoucher({ globalId, account: capped.address, epoch: 0, owner: owners[0].address, cumulative: toNano('1'), validUntil: bc.now + 600 });
+        const s = signKofN(cv, secrets(), [0, 1]);
+        await capped.sendSettle(poster.getSender(), toNano('0.05'), s.signers, s.sigs, cv);
+        expect(await capped.getPaid(owners[0].address)).toBe(toNano('0.25'));
+        // a malformed rule is refused
+        r = await capped.sendSetCaps(client.getSender(), toNano('0.05'), beginCell().storeUint(1, 8).endCell());
+        expect(r.transactions).toHaveTransaction({ to: capped.address, success: false });
     });
 
     it('bounds per-provider state: at most 32 providers per epoch', async () => {

@@ -44,7 +44,7 @@ type AccModel = {
     paid: Map<string, bigint>;          // owner → paid this epoch
     signed: Map<string, bigint>;        // owner → newest cumulative the gateway signed this epoch
     history: { epoch: number; owner: Address; cumulative: bigint; validUntil: number }[];
-    caps: null | { perVoucher: bigint; perPeriod: bigint; period: number; start: number; spent: bigint };
+    caps: null | { perVoucher: bigint; perPeriod: bigint; period: number; start: number; spent: bigint; pending: null | { perVoucher: bigint; perPeriod: bigint; period: number }; pendingAt: number };
     relayerVersion: number;
 };
 
@@ -179,13 +179,15 @@ describe('property: random operations conserve money and never reach a forbidden
                     pay = h.cumulative - prev < a.balance - SETTLE_FEE ? h.cumulative - prev : a.balance - SETTLE_FEE;
                     if (pay <= 0n) want = CaError.noBalance;
                     else if (a.caps) {
-                        const cp = a.caps;
-                        let start = cp.start, spent = cp.spent;
-                        if (cp.period > 0 && bc.now! >= start + cp.period) { start += Math.floor((bc.now! - start) / cp.period) * cp.period; spent = 0n; }
-                        const room = cp.perPeriod - spent > 0n ? cp.perPeriod - spent : 0n;
+                        const cp = { ...a.caps };
+                        if (cp.pending && bc.now! >= cp.pendingAt) {
+                            Object.assign(cp, cp.pending, { start: bc.now!, spent: 0n, pending: null, pendingAt: 0 });
+                        }
+                        if (cp.period > 0 && bc.now! >= cp.start + cp.period) { cp.start += Math.floor((bc.now! - cp.start) / cp.period) * cp.period; cp.spent = 0n; }
+                        const room = cp.perPeriod - cp.spent > 0n ? cp.perPeriod - cp.spent : 0n;
                         pay = [pay, cp.perVoucher, room].reduce((x, y) => (x < y ? x : y));
                         if (pay <= 0n) want = CaError.capReached;
-                        else a.caps = { ...cp, start, spent: spent + pay };
+                        else a.caps = { ...cp, spent: cp.spent + pay };
                     }
                 }
                 void ok;
@@ -241,11 +243,18 @@ describe('property: random operations conserve money and never reach a forbidden
                 log.push(`${step} refresh -> v${hubVersion}`); note(`refresh -> v${hubVersion}`);
             } else if (roll < 0.94) {
                 const who = chance(0.8) ? a.client : stranger;
-                const caps = chance(0.5) ? null : { perVoucher: toNano((rnd() * 2).toFixed(2)), perPeriod: toNano((rnd() * 3).toFixed(2)), period: 3600, start: bc.now!, spent: 0n };
-                const r = collect(await a.c.sendSetCaps(who.getSender(), toNano('0.05'), caps && buildCaps({ ...caps, periodStart: caps.start })));
+                const rule = chance(0.3) ? null : { perVoucher: toNano((rnd() * 2).toFixed(2)), perPeriod: toNano((rnd() * 3).toFixed(2)), period: 3600 };
+                const r = collect(await a.c.sendSetCaps(who.getSender(), toNano('0.05'), rule && buildCaps(rule)));
                 const want = who !== a.client ? CaError.notClient : 0;
                 expect({ step, exit: exitOf(accTx(r, a.c.address)) }).toEqual({ step, exit: want });
-                if (!want) { a.caps = caps; a.balance += toNano('0.05') - gasFee(CA_GAS.setCaps); }
+                if (!want) {
+                    const NO = 1n << 119n;
+                    const pending = rule ?? { perVoucher: NO, perPeriod: NO, period: 0 };
+                    a.caps = a.caps
+                        ? { ...a.caps, pending, pendingAt: bc.now! + GRACE }
+                        : { perVoucher: NO, perPeriod: NO, period: 0, start: bc.now!, spent: 0n, pending, pendingAt: bc.now! + GRACE };
+                    a.balance += toNano('0.05') - gasFee(CA_GAS.setCaps);
+                }
                 log.push(`${step} caps -> ${want}`); note(`caps -> ${want}`);
             } else {
                 // a stranger's bogus op, or a forged relayer-set message

@@ -88,16 +88,11 @@ export function buildCaParams(p: CaParams): Cell {
         .endCell();
 }
 
-export type CaCaps = { perVoucher: bigint; perPeriod: bigint; period: number; periodStart: number; spent?: bigint };
+/** A caps rule (CaCapsRule): a voucher pays at most perVoucher, and at most perPeriod per period (0 = never resets). */
+export type CaCapsRule = { perVoucher: bigint; perPeriod: bigint; period: number };
 
-export function buildCaps(c: CaCaps): Cell {
-    return beginCell()
-        .storeCoins(c.perVoucher)
-        .storeCoins(c.perPeriod)
-        .storeUint(c.period, 32)
-        .storeUint(c.periodStart, 32)
-        .storeCoins(c.spent ?? 0n)
-        .endCell();
+export function buildCaps(c: CaCapsRule): Cell {
+    return beginCell().storeCoins(c.perVoucher).storeCoins(c.perPeriod).storeUint(c.period, 32).endCell();
 }
 
 export type Voucher = {
@@ -256,7 +251,10 @@ export class ComputeAccount implements Contract {
 
     async getCaps(provider: ContractProvider) {
         const r = (await provider.get('get_caps', [])).stack;
-        return { perVoucher: r.readBigNumber(), perPeriod: r.readBigNumber(), period: r.readNumber(), periodStart: r.readNumber(), spent: r.readBigNumber() };
+        return {
+            perVoucher: r.readBigNumber(), perPeriod: r.readBigNumber(), period: r.readNumber(), periodStart: r.readNumber(),
+            spent: r.readBigNumber(), pending: r.readCellOpt(), pendingAt: r.readNumber(),
+        };
     }
 
     async getFees(provider: ContractProvider) {
