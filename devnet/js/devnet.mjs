@@ -1,7 +1,7 @@
 // Starts the devnet binary (target/{debug,release}/spindle-devnet or $DEVNET_BIN)
 // on a free port and returns its URLs and a stop function.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -9,10 +9,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 export function devnetBin() {
   if (process.env.DEVNET_BIN) return process.env.DEVNET_BIN;
-  for (const p of ['target/release/spindle-devnet', 'target/debug/spindle-devnet']) {
-    if (existsSync(path.join(root, p))) return path.join(root, p);
-  }
-  throw new Error('build the devnet first: cargo build -p spindle-devnet');
+  // The most recently built of the release and debug binaries.
+  const built = ['target/release/spindle-devnet', 'target/debug/spindle-devnet']
+    .map((p) => path.join(root, p))
+    .filter((p) => existsSync(p))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (!built.length) throw new Error('build the devnet first: cargo build -p spindle-devnet');
+  return built[0];
 }
 
 export async function startDevnet(args = []) {

@@ -47,7 +47,7 @@ export function describe(tx) {
       bounced: m.info.bounced ?? null,
       fwdFee: m.info.forwardFee ?? null,
       body: m.body.hash().toString('hex'),
-      init: m.init ? beginCell().store((b) => b.storeRef(m.init.code ?? Cell.EMPTY)).endCell().hash().toString('hex') : null,
+      init: m.init ? (m.init.code?.hash().toString('hex') ?? 'no code') : null,
     });
   }
   const c = d.computePhase;

@@ -162,6 +162,14 @@ impl Chain {
         }
     }
 
+    /// Sets the clock to `now` (never backwards).
+    pub fn set_time(&mut self, now: u32) {
+        let current = self.now();
+        if now > current {
+            self.advance_time((now - current) as u64);
+        }
+    }
+
     pub fn last_block(&self) -> &Block {
         self.blocks.last().expect("block 0 always exists")
     }
@@ -254,6 +262,21 @@ impl Chain {
             exit_code: inspector.exit_code,
             gas_used: inspector.total_gas_used,
         })
+    }
+
+    /// Queues any internal message as given (its cell, hence its hash, is kept),
+    /// as if it arrived from another shard: the devnet-only way to drive a
+    /// contract from an arbitrary sender, like @ton/sandbox's `sendMessage`.
+    pub fn inject_internal(&mut self, msg: Cell) -> Result<HashBytes, DevnetError> {
+        let hash = *msg.repr_hash();
+        match msg.parse::<MsgInfo>() {
+            Ok(MsgInfo::Int(IntMsgInfo { dst: IntAddr::Std(dst), .. })) => {
+                self.enqueue_internal(dst, msg);
+                Ok(hash)
+            }
+            Ok(_) => Err(DevnetError::BadMessage("not an internal message to a standard address".into())),
+            Err(e) => Err(DevnetError::BadMessage(format!("cannot parse message: {e}"))),
+        }
     }
 
     /// Puts an internal message straight into the queue (genesis deploys).

@@ -199,6 +199,22 @@ impl Devnet {
         Ok(self.lock().chain.submit_external(cell)?.0)
     }
 
+    /// Devnet only: delivers any message BoC. An internal message is queued as
+    /// given (any sender, no source transaction, like @ton/sandbox's
+    /// `sendMessage`); an external one goes through [`Self::send_boc`]'s check.
+    /// Executed in the next block. Returns the message hash.
+    pub fn inject_message(&self, boc: &[u8]) -> Result<[u8; 32], DevnetError> {
+        let cell = boc::decode(boc)?;
+        let mut inner = self.lock();
+        let external = matches!(cell.parse::<tycho_types::models::MsgInfo>(), Ok(tycho_types::models::MsgInfo::ExtIn(_)));
+        Ok(if external { inner.chain.submit_external(cell)? } else { inner.chain.inject_internal(cell)? }.0)
+    }
+
+    /// Sets the clock to `now` (unix seconds); never moves it backwards.
+    pub fn set_time(&self, now: u32) {
+        self.lock().chain.set_time(now)
+    }
+
     /// Sends `amount` nanotons from the faucet wallet to `to` (non-bounceable,
     /// so it can fund an address before its contract is deployed). The
     /// transfer is a real signed wallet transaction in the next block.

@@ -6,7 +6,8 @@
 //! - `POST /api/v2/jsonRPC` with `{"id","jsonrpc","method","params"}`: the same,
 //!   plus `"id"` and `"jsonrpc"` echoed back.
 //! - `/devnet/…` (devnet only): `POST faucet {"address","amount"}`,
-//!   `POST produceBlock`, `POST advanceTime {"seconds"}`, `GET wallets`,
+//!   `POST produceBlock`, `POST advanceTime {"seconds"}`, `POST setTime {"now"}`,
+//!   `POST sendMessage {"boc"}` (any message, internal ones from any sender), `GET wallets`,
 //!   `GET info`, `GET contracts`.
 
 mod shape;
@@ -134,6 +135,28 @@ async fn devnet_faucet(State(d): State<Devnet>, body: String) -> Response {
     reply(r, None)
 }
 
+async fn devnet_send_message(State(d): State<Devnet>, body: String) -> Response {
+    let r = (|| {
+        let p = parse_object(&body)?;
+        let boc = boc::b64_decode(p.get("boc").and_then(Value::as_str).unwrap_or_default())?;
+        Ok(json!({ "hash": shape::b64(&d.inject_message(&boc)?) }))
+    })();
+    reply(r, None)
+}
+
+async fn devnet_set_time(State(d): State<Devnet>, body: String) -> Response {
+    let r = (|| {
+        let p = parse_object(&body)?;
+        let now = p
+            .get("now")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+            .ok_or_else(|| DevnetError::Invalid("now (unix seconds) is required".into()))?;
+        d.set_time(now.min(u32::MAX as u64) as u32);
+        Ok(json!({ "now": d.now() }))
+    })();
+    reply(r, None)
+}
+
 async fn devnet_produce_block(State(d): State<Devnet>) -> Response {
     reply(blocking(move || Ok(block_json(&d.produce_block()))).await, None)
 }
@@ -215,6 +238,8 @@ pub(crate) fn router(devnet: Devnet) -> Router {
         .route("/devnet/faucet", post(devnet_faucet))
         .route("/devnet/produceBlock", post(devnet_produce_block))
         .route("/devnet/advanceTime", post(devnet_advance_time))
+        .route("/devnet/setTime", post(devnet_set_time))
+        .route("/devnet/sendMessage", post(devnet_send_message))
         .route("/devnet/wallets", get(devnet_wallets))
         .route("/devnet/info", get(devnet_info))
         .route("/devnet/contracts", get(devnet_contracts))
