@@ -1,0 +1,9 @@
+//! The OpenAI-compatible gateway end to end, all real: llama-server processes
+//! (spindle_worker::testing), the relayer's HTTP server on loopback, and
+//! worker agents connected to it over real WebSockets.
+
+mod errors;
+mod failures;
+mod harness;
+mod openai_client;
+mod parity;
