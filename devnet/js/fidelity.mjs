@@ -17,6 +17,9 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevnet } from './devnet.mjs';
+import compare from './compare.cjs';
+
+export const { describe, diff } = compare;
 
 export const DEVNET_GLOBAL_ID = -1313;
 export const T0 = 1_750_000_000;
@@ -32,53 +35,6 @@ export function sandboxConfig(blockchain) {
 export function wallet(name) {
   const keys = keyPairFromSeed(createHash('sha256').update(`fidelity/${name}`).digest());
   return { keys, contract: WalletContractV5R1.create({ workchain: 0, publicKey: keys.publicKey }) };
-}
-
-/** What is compared of a transaction. */
-export function describe(tx) {
-  const d = tx.description;
-  const out = [];
-  for (const m of tx.outMessages.values()) {
-    out.push({
-      type: m.info.type,
-      dest: m.info.dest?.toString?.() ?? null,
-      value: m.info.type === 'internal' ? m.info.value.coins : null,
-      bounce: m.info.bounce ?? null,
-      bounced: m.info.bounced ?? null,
-      fwdFee: m.info.forwardFee ?? null,
-      body: m.body.hash().toString('hex'),
-      init: m.init ? (m.init.code?.hash().toString('hex') ?? 'no code') : null,
-    });
-  }
-  const c = d.computePhase;
-  return {
-    account: tx.address.toString(16),
-    origStatus: tx.oldStatus,
-    endStatus: tx.endStatus,
-    totalFees: tx.totalFees.coins,
-    aborted: d.aborted,
-    storageFee: d.storagePhase?.storageFeesCollected ?? null,
-    storageDue: d.storagePhase?.storageFeesDue ?? null,
-    credit: d.creditPhase?.credit?.coins ?? null,
-    compute: c.type === 'vm'
-      ? { success: c.success, exitCode: c.exitCode, gasUsed: c.gasUsed, gasFees: c.gasFees, vmSteps: c.vmSteps }
-      : { skipped: c.reason },
-    action: d.actionPhase
-      ? { success: d.actionPhase.success, resultCode: d.actionPhase.resultCode, fwd: d.actionPhase.totalFwdFees ?? null,
-          actionFees: d.actionPhase.totalActionFees ?? null, created: d.actionPhase.messagesCreated }
-      : null,
-    bounce: d.bouncePhase ? { type: d.bouncePhase.type, fwd: d.bouncePhase.forwardFees ?? null } : null,
-    out,
-  };
-}
-
-/** Deep diff of two plain values; returns a list of "path: a != b". */
-export function diff(a, b, at = '') {
-  if (typeof a === 'bigint' || typeof b === 'bigint' || a === null || b === null || typeof a !== 'object') {
-    return a === b ? [] : [`${at}: sandbox ${String(a)} != devnet ${String(b)}`];
-  }
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].flatMap((k) => diff(a[k], b[k], `${at}.${k}`));
 }
 
 /** The two chains side by side. */
@@ -162,16 +118,7 @@ export async function runSequence(p, { log = () => {} } = {}) {
     if (r.rejected) {
       if (r.rejected.sandbox !== r.rejected.devnet) diffs.push(`rejection: sandbox ${r.rejected.sandbox} != devnet ${r.rejected.devnet}`);
     } else {
-      if (r.sandbox.length !== r.devnet.length) diffs.push(`transaction count: sandbox ${r.sandbox.length} != devnet ${r.devnet.length}`);
-      const n = Math.min(r.sandbox.length, r.devnet.length);
-      for (let i = 0; i < n; i++) {
-        const [sd, dd] = [describe(r.sandbox[i]), describe(r.devnet[i])];
-        // Sandbox stores every address it is asked about as an empty *uninit*
-        // account, so a never-seen address starts "uninitialized" there; on
-        // TON (and the devnet) it starts "non-existing". Nothing else differs.
-        if (sd.origStatus === 'uninitialized' && dd.origStatus === 'non-existing') sd.origStatus = dd.origStatus;
-        diffs.push(...diff(sd, dd, `tx${i}`));
-      }
+      diffs.push(...compare.compareTxs(r.sandbox, r.devnet, 'step'));
     }
     for (const b of await p.balances(watch)) {
       if (b.sandbox !== b.devnet) diffs.push(`balance ${b.address}: sandbox ${b.sandbox} != devnet ${b.devnet}`);

@@ -279,6 +279,16 @@ impl Chain {
         }
     }
 
+    /// Replaces an account's state outright (devnet only: cloning fixtures such
+    /// as @ton/sandbox's treasuries). The cell is a `ShardAccount`.
+    pub fn set_account(&mut self, addr: StdAddr, shard_account: Cell) -> Result<(), DevnetError> {
+        let sa: ShardAccount = shard_account
+            .parse()
+            .map_err(|e| DevnetError::Invalid(format!("not a ShardAccount: {e}")))?;
+        self.accounts.insert(addr, sa);
+        Ok(())
+    }
+
     /// Puts an internal message straight into the queue (genesis deploys).
     pub fn enqueue_internal(&mut self, dst: StdAddr, msg: Cell) {
         let created_lt = self.lt;

@@ -210,6 +210,13 @@ impl Devnet {
         Ok(if external { inner.chain.submit_external(cell)? } else { inner.chain.inject_internal(cell)? }.0)
     }
 
+    /// Devnet only: sets an account's whole state from a `ShardAccount` BoC
+    /// (no transaction), e.g. to clone a test fixture.
+    pub fn set_account(&self, addr: &TonAddress, shard_account_boc: &[u8]) -> Result<(), DevnetError> {
+        let cell = boc::decode(shard_account_boc)?;
+        self.lock().chain.set_account(boc::to_std(addr), cell)
+    }
+
     /// Sets the clock to `now` (unix seconds); never moves it backwards.
     pub fn set_time(&self, now: u32) {
         self.lock().chain.set_time(now)
@@ -357,6 +364,9 @@ pub struct RunArgs {
     /// Directory of compiled contracts to list at /devnet/contracts.
     #[arg(long, default_value = "contracts/build")]
     pub contracts: PathBuf,
+    /// Network id (config param 19). Default: the devnet's own, -1313.
+    #[arg(long, default_value_t = config::DEVNET_GLOBAL_ID, allow_hyphen_values = true)]
+    pub global_id: i32,
     /// Start a manual clock at this unix time: time then moves only with
     /// `POST /devnet/advanceTime` (deterministic runs). Default: wall clock.
     #[arg(long)]
@@ -388,6 +398,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         state_file: args.state.clone(),
         contracts_dir: Some(args.contracts.clone()),
         manual_clock: args.clock,
+        global_id: args.global_id,
         ..DevnetConfig::default()
     };
     let devnet = Devnet::new(config)?;

@@ -7,7 +7,8 @@
 //!   plus `"id"` and `"jsonrpc"` echoed back.
 //! - `/devnet/…` (devnet only): `POST faucet {"address","amount"}`,
 //!   `POST produceBlock`, `POST advanceTime {"seconds"}`, `POST setTime {"now"}`,
-//!   `POST sendMessage {"boc"}` (any message, internal ones from any sender), `GET wallets`,
+//!   `POST sendMessage {"boc"}` (any message, internal ones from any sender),
+//!   `POST setAccount {"address","shard_account"}` (clone a fixture), `GET wallets`,
 //!   `GET info`, `GET contracts`.
 
 mod shape;
@@ -144,6 +145,17 @@ async fn devnet_send_message(State(d): State<Devnet>, body: String) -> Response 
     reply(r, None)
 }
 
+async fn devnet_set_account(State(d): State<Devnet>, body: String) -> Response {
+    let r = (|| {
+        let p = parse_object(&body)?;
+        let addr = boc::parse_address(p.get("address").and_then(Value::as_str).unwrap_or_default())?;
+        let state = boc::b64_decode(p.get("shard_account").and_then(Value::as_str).unwrap_or_default())?;
+        d.set_account(&boc::to_ton(&addr), &state)?;
+        Ok(json!({}))
+    })();
+    reply(r, None)
+}
+
 async fn devnet_set_time(State(d): State<Devnet>, body: String) -> Response {
     let r = (|| {
         let p = parse_object(&body)?;
@@ -239,6 +251,7 @@ pub(crate) fn router(devnet: Devnet) -> Router {
         .route("/devnet/produceBlock", post(devnet_produce_block))
         .route("/devnet/advanceTime", post(devnet_advance_time))
         .route("/devnet/setTime", post(devnet_set_time))
+        .route("/devnet/setAccount", post(devnet_set_account))
         .route("/devnet/sendMessage", post(devnet_send_message))
         .route("/devnet/wallets", get(devnet_wallets))
         .route("/devnet/info", get(devnet_info))
