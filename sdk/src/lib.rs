@@ -15,6 +15,7 @@
 //! | [`tonconnect`] | TonConnect `sendTransaction` requests and `ton://transfer` links |
 //! | [`transaction`] | reading transaction BoCs: predecessor, fees, success |
 //! | [`contracts`] | compiled contract artifacts from `contracts/build/` |
+//! | [`protocol`] | typed messages and signed payloads of the Spindle contracts |
 //!
 //! Paying a contract from a W5 wallet:
 //!
@@ -37,6 +38,7 @@ pub mod address;
 pub mod boc;
 pub mod contracts;
 pub mod message;
+pub mod protocol;
 pub mod signing;
 pub mod toncenter;
 pub mod tonconnect;

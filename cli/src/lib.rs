@@ -1,0 +1,4 @@
+//! The `spindle` command's library: what its subcommands do, reusable by the
+//! end-to-end tests.
+
+pub mod onchain;

@@ -1,0 +1,127 @@
+//! compute_account messages: one account per (hub, client, nonce) holds a
+//! client's deposit for metered inference; relayers sign cumulative vouchers
+//! per provider and anyone may post the newest to pay the delta.
+//! See `contracts/Specification.md`, section compute_account.
+
+use super::relayer_set::{Proof, RelayerSet};
+use super::{arc, cell, coins};
+use crate::message::StateInit;
+use crate::signing::{PayloadHeader, tag};
+use crate::{ArcCell, Cell, Result, TonAddress};
+
+/// Op codes (contracts/func/op-codes.fc).
+pub mod op {
+    pub const INIT: u32 = 0x4341_0001;
+    pub const DEPOSIT: u32 = 0x4341_0002;
+    pub const SETTLE: u32 = 0x4341_0003;
+    pub const REQUEST_WITHDRAW: u32 = 0x4341_0004;
+    pub const WITHDRAW: u32 = 0x4341_0005;
+    pub const REFRESH_RELAYERS: u32 = 0x4341_0006;
+    pub const SET_CAPS: u32 = 0x4341_0007;
+    pub const SETTLE_EXCESS: u32 = 0x4341_0008;
+    pub const WITHDRAWN: u32 = 0x4341_0009;
+    pub const PAYOUT: u32 = 0x4341_000a;
+}
+
+/// The voucher tag, "VCHR".
+pub const VOUCHER_TAG: u32 = tag(b"VCHR");
+
+/// The account's initial data, which fixes its address (protocol rule 6).
+pub fn init_data(hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<Cell> {
+    cell(|b| {
+        b.store_address(hub)?.store_address(client)?.store_u64(64, nonce)?;
+        Ok(())
+    })
+}
+
+/// The account's state init (code from `contracts/build/compute_account.json`).
+pub fn state_init(code: ArcCell, hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<StateInit> {
+    Ok(StateInit::new(code, arc(init_data(hub, client, nonce)?)))
+}
+
+/// What the account snapshots at init.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub relayers: RelayerSet,
+    /// Paid to whoever posts a voucher (protocol rule 11), nanotons.
+    pub settle_fee: u128,
+    /// Seconds between a withdrawal request and the withdrawal.
+    pub grace: u32,
+    /// provider_stake's code: payouts go to the stake derived from (hub, owner).
+    pub stake_code: ArcCell,
+    pub jetton_wallet: Option<TonAddress>,
+}
+
+/// `init` body: sent with the state init by the hub or the client itself.
+pub fn init_body(params: &Params, query_id: u64) -> Result<Cell> {
+    let p = cell(|b| {
+        b.store_child(params.relayers.to_cell().map_err(to_cell_err)?)?;
+        b.store_coins(&coins(params.settle_fee))?;
+        b.store_u32(32, params.grace)?;
+        b.store_tonhash(&params.stake_code.cell_hash())?;
+        b.store_u16(16, params.stake_code.cell_depth())?;
+        match &params.jetton_wallet {
+            Some(a) => b.store_address(a)?,
+            None => b.store_u8(2, 0)?,
+        };
+        Ok(())
+    })?;
+    cell(|b| {
+        b.store_u32(32, op::INIT)?.store_u64(64, query_id)?;
+        b.store_child(p)?.store_bit(false)?; // no caps
+        Ok(())
+    })
+}
+
+/// A body of just `op query_id` (deposit, request_withdraw, withdraw, refresh).
+pub fn simple_body(op: u32, query_id: u64) -> Result<Cell> {
+    cell(|b| {
+        b.store_u32(32, op)?.store_u64(64, query_id)?;
+        Ok(())
+    })
+}
+
+/// A voucher: the cumulative amount the account owes `provider_owner`'s stake
+/// in `epoch`, valid until `valid_until` (unix time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voucher {
+    pub global_id: i32,
+    pub account: TonAddress,
+    pub epoch: u64,
+    pub provider_owner: TonAddress,
+    pub cumulative: u128,
+    pub valid_until: u32,
+}
+
+impl Voucher {
+    /// The signed cell.
+    pub fn payload(&self) -> Result<Cell> {
+        let header = PayloadHeader {
+            tag: VOUCHER_TAG,
+            global_id: self.global_id,
+            target: self.account.clone(),
+            id: self.epoch,
+        };
+        header.cell_with(|b| {
+            b.store_address(&self.provider_owner)?;
+            b.store_coins(&coins(self.cumulative))?.store_u32(32, self.valid_until)?;
+            Ok(())
+        })
+    }
+}
+
+/// `settle` body: a voucher with its k-of-n proof.
+pub fn settle_body(voucher: &Voucher, proof: &Proof, query_id: u64) -> Result<Cell> {
+    let payload = voucher.payload()?;
+    let mut b = crate::CellBuilder::new();
+    b.store_u32(32, op::SETTLE)?.store_u64(64, query_id)?;
+    proof.store(&mut b, &payload)?;
+    Ok(b.build()?)
+}
+
+fn to_cell_err(e: crate::Error) -> crate::TonCellError {
+    match e {
+        crate::Error::Cell(c) => c,
+        other => crate::TonCellError::CellBuilderError(other.to_string()),
+    }
+}
