@@ -5,7 +5,7 @@ import '@ton/test-utils';
 import {
     buildCaParams, buildCaps, buildRelayerSet, buildVoucher, CaError, CaOp, CA_GAS, ComputeAccount, signKofN, stakeAddress,
 } from '../wrappers/ComputeAccount';
-import { gasRecords, loadCode, mockHubCode, mockStakeCode, recordGas } from './ComputeAccountMocks';
+import { gasRecords, loadCode, mockHubCode, mockStakeCode, recordGas, writeGasSnapshot } from './ComputeAccountMocks';
 
 const MIN_RESERVE = toNano('0.01');
 const SETTLE_FEE = toNano('0.002');
@@ -40,6 +40,7 @@ describe('compute_account', () => {
 
     afterAll(() => {
         console.log('compute_account gas', JSON.stringify(gasRecords, null, 1));
+        if (Object.keys(gasRecords).length >= 10) writeGasSnapshot(); // only after a full run
     });
 
     // every op's measured gas stays within the budget it charges (GETGASFEE(budget)),

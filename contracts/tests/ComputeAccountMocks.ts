@@ -64,7 +64,24 @@ export function loadCode(name: string): Cell {
 export const gasRecords: Record<string, { gas: number; fees: string }> = {};
 /** Records gas used and total fees (nanoTON) of an op, for the gas snapshot. */
 export function recordGas(name: string, tx: Transaction, totalFees?: bigint) {
+    if (gasRecords[name] && totalFees === undefined) return; // the first measurement of an op is the one kept
     const d = tx.description as any;
     const gas = Number(d.computePhase?.gasUsed ?? 0n);
     gasRecords[name] = { gas, fees: (totalFees ?? tx.totalFees.coins).toString() };
+}
+
+/** Merges the recorded compute_account.* entries into contracts/gas-snapshot.json (other keys kept). */
+export function writeGasSnapshot() {
+    const file = path.join(__dirname, '..', 'gas-snapshot.json');
+    let snap: Record<string, unknown> = {};
+    try {
+        snap = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+        snap = {};
+    }
+    for (const [k, v] of Object.entries(gasRecords)) {
+        snap[k] = { gas: v.gas, fees_nanoton: v.fees, fees_ton: (Number(v.fees) / 1e9).toFixed(6) };
+    }
+    const sorted = Object.fromEntries(Object.entries(snap).sort(([a], [b]) => a.localeCompare(b)));
+    fs.writeFileSync(file, JSON.stringify(sorted, null, 2) + '\n');
 }
