@@ -84,14 +84,18 @@ pub enum RelayerMessage {
         /// 32 random bytes, hex.
         challenge: String,
     },
-    Welcome { heartbeat_secs: u64 },
+    Welcome {
+        heartbeat_secs: u64,
+    },
     Request {
         id: u64,
         endpoint: Endpoint,
         body: Map<String, Value>,
         stream: bool,
     },
-    Cancel { id: u64 },
+    Cancel {
+        id: u64,
+    },
 }
 
 /// Messages the worker sends.
@@ -112,7 +116,10 @@ pub enum WorkerMessage {
     },
     Heartbeat,
     /// One whole SSE event of a streamed answer, exactly as the backend sent it.
-    Chunk { id: u64, data: String },
+    Chunk {
+        id: u64,
+        data: String,
+    },
     Done {
         id: u64,
         /// The whole body of a non-streamed answer, exactly as the backend sent it.

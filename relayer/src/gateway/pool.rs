@@ -322,7 +322,89 @@ fn cheapest_free(workers: &HashMap<u64, WorkerState>, model: &str, exclude: &[u6
         .map(|(_, id)| id)
 }
 
-/// Orders offers by price: a typical request's cost (1,000 prompt tokens, 250 generated).
+/// Orders offers by price: a typical request's cost (1,000 prompt tokens, 250
+/// generated), unrounded so that cheap prices still compare.
 fn rank(p: &Prices) -> u128 {
-    p.worst_case(1000, 250)
+    p.prompt as u128 * 1000 + p.completion as u128 * 250
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRICES: Prices = Prices { prompt: 1, cached_prompt: 1, completion: 1 };
+
+    fn worker(pool: &Arc<Pool>, id: u64, concurrency: u32, prices: Prices) -> Arc<WorkerLink> {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let link = Arc::new(WorkerLink {
+            id,
+            operator_key: spindle_sdk::SigningKey::from_bytes(&[id as u8; 32]).verifying_key(),
+            owner: TonAddress::new(0, [0; 32].into()),
+            tx,
+            pending: Default::default(),
+        });
+        pool.add(link.clone());
+        pool.advertise(id, concurrency, vec![ModelOffer { id: "m".into(), prices }]);
+        link
+    }
+
+    fn account(n: u8) -> TonAddress {
+        TonAddress::new(0, [n; 32].into())
+    }
+
+    #[tokio::test]
+    async fn a_flooding_account_does_not_starve_another() {
+        let pool = Arc::new(Pool::default());
+        worker(&pool, 1, 1, PRICES);
+        let long = Duration::from_secs(10);
+        let busy = pool.acquire(&account(9), "m", &[], long).await.unwrap();
+        // Account A queues five requests, then B one; they are served one at a time.
+        let (order_tx, mut order) = mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        for (who, n) in [(1u8, 5), (2u8, 1)] {
+            for _ in 0..n {
+                let (pool, order_tx) = (pool.clone(), order_tx.clone());
+                tasks.push(tokio::spawn(async move {
+                    let slot = pool.acquire(&account(who), "m", &[], long).await.unwrap();
+                    order_tx.send(who).unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    drop(slot);
+                }));
+                tokio::task::yield_now().await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(busy);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut served = Vec::new();
+        while let Ok(who) = order.try_recv() {
+            served.push(who);
+        }
+        assert_eq!(served, [1, 2, 1, 1, 1, 1], "B is served second, not sixth");
+    }
+
+    #[tokio::test]
+    async fn the_cheapest_free_worker_is_chosen_and_capacity_is_returned() {
+        let pool = Arc::new(Pool::default());
+        let dear = Prices { prompt: 10, cached_prompt: 10, completion: 10 };
+        worker(&pool, 1, 1, dear);
+        worker(&pool, 2, 1, PRICES);
+        let t = Duration::from_millis(50);
+        let a = pool.acquire(&account(1), "m", &[], t).await.unwrap();
+        assert_eq!((a.link.id, a.prices), (2, PRICES));
+        let b = pool.acquire(&account(1), "m", &[], t).await.unwrap();
+        assert_eq!(b.link.id, 1, "the cheap one is busy");
+        assert_eq!(pool.acquire(&account(1), "m", &[], t).await.err(), Some(NoSlot::Busy));
+        drop(a);
+        assert_eq!(pool.acquire(&account(1), "m", &[], t).await.unwrap().link.id, 2);
+        assert_eq!(pool.acquire(&account(1), "x", &[], t).await.err(), Some(NoSlot::UnknownModel));
+        assert_eq!(pool.acquire(&account(1), "m", &[1, 2], t).await.err(), Some(NoSlot::Unavailable));
+        pool.advertise(2, 1, Vec::new());
+        pool.remove(1);
+        assert_eq!(pool.acquire(&account(1), "m", &[], t).await.err(), Some(NoSlot::Unavailable), "withdrawn and gone");
+        assert!(pool.is_known("m"));
+        drop(b);
+    }
 }

@@ -15,7 +15,7 @@ use super::Gateway;
 use super::accounts::Reservation;
 use super::pool::{NoSlot, Slot, WorkerLink};
 use super::problem::Problem;
-use super::verify::{sha256, verify_result};
+use super::verify::{Claim, sha256, verify_result};
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -168,10 +168,12 @@ fn finish_whole(
         &slot.link,
         id,
         sha256(body.as_bytes()),
-        &usage,
         reported,
-        result_hash,
-        signature,
+        Claim {
+            usage: &usage,
+            result_hash,
+            signature,
+        },
     ) {
         return bad_result(e).into_response();
     }
@@ -260,10 +262,12 @@ async fn pump_stream(
                     &slot.link,
                     guard.id,
                     delivered,
-                    &usage,
                     reported,
-                    &result_hash,
-                    &signature,
+                    Claim {
+                        usage: &usage,
+                        result_hash: &result_hash,
+                        signature: &signature,
+                    },
                 ) {
                     tracing::warn!(worker = slot.link.id, error = %e, "rejected a streamed result");
                     let _ = tx.send(error_event("bad-worker-result", &e)).await;

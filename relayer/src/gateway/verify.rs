@@ -8,16 +8,28 @@ use sha2::{Digest, Sha256};
 use spindle_worker::backend::{ResultHash, Usage};
 use spindle_worker::protocol::{result_payload, verify_hex};
 
+/// What the worker's `done` message claims.
+pub(crate) struct Claim<'a> {
+    pub usage: &'a Usage,
+    pub result_hash: &'a str,
+    pub signature: &'a str,
+}
+
+/// `delivered`: SHA-256 of the bytes received; `reported_usage`: the usage the
+/// answer itself carries.
 pub(crate) fn verify_result(
     gw: &Gateway,
     link: &WorkerLink,
     request_id: u64,
     delivered: [u8; 32],
-    usage: &Usage,
     reported_usage: Option<Usage>,
-    result_hash: &str,
-    signature: &str,
+    claim: Claim<'_>,
 ) -> Result<(), String> {
+    let Claim {
+        usage,
+        result_hash,
+        signature,
+    } = claim;
     let delivered = ResultHash(delivered);
     if delivered.to_string() != result_hash {
         return Err(format!(

@@ -3,11 +3,24 @@
 use crate::harness::*;
 use serde_json::{Value, json};
 
-fn problem(status: u16, headers: &reqwest::header::HeaderMap, body: &str, want_status: u16, want_type: &str) -> Value {
+fn problem(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+    want_status: u16,
+    want_type: &str,
+) -> Value {
     assert_eq!(status, want_status, "{body}");
-    assert_eq!(headers["content-type"], "application/problem+json", "{body}");
+    assert_eq!(
+        headers["content-type"], "application/problem+json",
+        "{body}"
+    );
     let body: Value = serde_json::from_str(body).unwrap();
-    assert_eq!(body["type"], format!("urn:spindle:problem:{want_type}"), "{body}");
+    assert_eq!(
+        body["type"],
+        format!("urn:spindle:problem:{want_type}"),
+        "{body}"
+    );
     assert_eq!(body["status"], want_status);
     body
 }
@@ -44,7 +57,13 @@ async fn bad_requests_get_named_problems() {
         let (st, h, b) = post(url, chat, Some(KEY), &body).await;
         problem(st, &h, &b, 400, "malformed-request");
     }
-    let (st, h, b) = post(url, "/v1/embeddings", Some(KEY), &json!({"model": model, "input": "x", "stream": true})).await;
+    let (st, h, b) = post(
+        url,
+        "/v1/embeddings",
+        Some(KEY),
+        &json!({"model": model, "input": "x", "stream": true}),
+    )
+    .await;
     problem(st, &h, &b, 400, "malformed-request");
 
     // 413 beyond the body limit (64 KiB in these tests).
@@ -55,7 +74,10 @@ async fn bad_requests_get_named_problems() {
     // 404: a model nobody serves.
     let (st, h, b) = post(url, chat, Some(KEY), &chat_body("gpt-nonexistent", "Hi", 4)).await;
     let body = problem(st, &h, &b, 404, "unknown-model");
-    assert_eq!(body["error"]["code"], "unknown-model", "OpenAI-style error object for stock clients");
+    assert_eq!(
+        body["error"]["code"], "unknown-model",
+        "OpenAI-style error object for stock clients"
+    );
 
     // 402: the poor account (10 nanoTON) cannot cover the worst case; says both.
     let (st, h, b) = post(url, chat, Some(POOR_KEY), &good).await;

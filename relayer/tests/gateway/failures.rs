@@ -10,7 +10,11 @@ use spindle_worker::protocol::{Prices, RelayerMessage, WorkerMessage, auth_paylo
 use tokio_tungstenite::tungstenite::Message;
 
 fn stream_body(model: &str, max_tokens: u64) -> Value {
-    let mut body = chat_body(model, "Write a long story about a lighthouse keeper.", max_tokens);
+    let mut body = chat_body(
+        model,
+        "Write a long story about a lighthouse keeper.",
+        max_tokens,
+    );
     body["stream"] = json!(true);
     body
 }
@@ -45,11 +49,21 @@ async fn worker_killed_mid_stream_gives_an_error_event_and_no_charge() {
     let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
     assert_eq!(last["error"]["type"], "worker-failed", "{body}");
     assert!(!events.iter().any(|e| e == "[DONE]"), "{body}");
-    assert_eq!(s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT)), 0, "nothing charged");
+    assert_eq!(
+        s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT)),
+        0,
+        "nothing charged"
+    );
 
     // The only worker is gone: the model is known, so 503 with Retry-After.
     wait_models(&s.relayer, |m| served(m).is_empty()).await;
-    let (st, h, b) = post(&s.relayer.url, "/v1/chat/completions", Some(KEY), &chat_body(&model, "Hi", 4)).await;
+    let (st, h, b) = post(
+        &s.relayer.url,
+        "/v1/chat/completions",
+        Some(KEY),
+        &chat_body(&model, "Hi", 4),
+    )
+    .await;
     assert_no_capacity(st, &h, &b);
 }
 
@@ -59,7 +73,10 @@ async fn a_dead_backend_withdraws_the_worker_and_requests_get_503() {
     let model = s.llama.alias().to_owned();
     s.llama.kill();
     wait_models(&s.relayer, |m| served(m).is_empty()).await;
-    assert!(!s.worker.task.is_finished(), "the worker stays connected, with no capacity");
+    assert!(
+        !s.worker.task.is_finished(),
+        "the worker stays connected, with no capacity"
+    );
     for stream in [false, true] {
         let mut body = chat_body(&model, "Hi", 4);
         body["stream"] = json!(stream);
@@ -72,16 +89,30 @@ async fn a_dead_backend_withdraws_the_worker_and_requests_get_503() {
 /// A backend that looks healthy and lists the model but fails every request.
 async fn failing_backend(model: String) -> (String, tokio::task::JoinHandle<()>) {
     use axum::routing::{get, post};
-    let app = axum::Router::new()
-        .route("/health", get(|| async { "{\"status\":\"ok\"}" }))
-        .route("/v1/models", get(move || async move { axum::Json(json!({"object": "list", "data": [{"id": model}]})) }))
-        .route(
-            "/v1/chat/completions",
-            post(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":{\"message\":\"GPU fell off\"}}") }),
-        );
+    let app =
+        axum::Router::new()
+            .route("/health", get(|| async { "{\"status\":\"ok\"}" }))
+            .route(
+                "/v1/models",
+                get(move || async move {
+                    axum::Json(json!({"object": "list", "data": [{"id": model}]}))
+                }),
+            )
+            .route(
+                "/v1/chat/completions",
+                post(|| async {
+                    (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "{\"error\":{\"message\":\"GPU fell off\"}}",
+                    )
+                }),
+            );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    (url, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+    (
+        url,
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }),
+    )
 }
 
 #[tokio::test]
@@ -89,12 +120,20 @@ async fn a_worker_failing_before_answering_is_retried_on_the_next_cheapest() {
     let s = setup().await;
     let model = s.llama.alias().to_owned();
     let (bad_url, _bad) = failing_backend(model.clone()).await;
-    let cheap = Prices { prompt: 1, cached_prompt: 1, completion: 1 };
+    let cheap = Prices {
+        prompt: 1,
+        cached_prompt: 1,
+        completion: 1,
+    };
     let dir = TempDir::new("cheap");
     let cheap_worker = start_worker(worker_config(&s.relayer, &bad_url, 2, cheap, &dir), dir);
     wait_models(&s.relayer, |m| m["data"][0]["workers"] == 2).await;
     let (_, models) = get(&s.relayer, "/v1/models", KEY).await;
-    assert_eq!(models["data"][0]["prices"], json!(cheap), "the cheapest price is listed");
+    assert_eq!(
+        models["data"][0]["prices"],
+        json!(cheap),
+        "the cheapest price is listed"
+    );
 
     for stream in [false, true] {
         let before = s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT));
@@ -111,10 +150,15 @@ async fn a_worker_failing_before_answering_is_retried_on_the_next_cheapest() {
             serde_json::from_str::<Value>(&b).unwrap()
         };
         let cost = usage_event["usage"]["cost_nanoton"].as_u64().unwrap();
-        let usage = spindle_worker::backend::Usage::from_response(&usage_event).unwrap().unwrap();
+        let usage = spindle_worker::backend::Usage::from_response(&usage_event)
+            .unwrap()
+            .unwrap();
         // Served (and charged) by the real worker, at its price.
         assert_eq!(cost as u128, PRICES.cost(&usage));
-        assert_eq!(s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT)) - before, cost as u128);
+        assert_eq!(
+            s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT)) - before,
+            cost as u128
+        );
     }
     cheap_worker.drain().await;
 }
@@ -139,20 +183,36 @@ async fn draining_finishes_in_flight_streams_then_withdraws() {
     assert_eq!(sse_data(&body).last().unwrap(), "[DONE]", "{body}");
     drained.await.unwrap();
     wait_models(&s.relayer, |m| served(m).is_empty()).await;
-    assert!(s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT)) > 0, "the finished stream was charged");
+    assert!(
+        s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT)) > 0,
+        "the finished stream was charged"
+    );
 }
 
 /// Speaks the worker protocol by hand: bad signatures and unknown operator keys are refused.
 #[tokio::test]
 async fn only_signed_allowed_operator_keys_may_connect() {
     let relayer = start_relayer(|_| {}).await;
-    let url = format!("{}{}", relayer.url.replace("http://", "ws://"), spindle_worker::protocol::CONNECT_PATH);
+    let url = format!(
+        "{}{}",
+        relayer.url.replace("http://", "ws://"),
+        spindle_worker::protocol::CONNECT_PATH
+    );
     // (key that signs, key claimed, expect accepted)
     let cases = [(1u8, 1u8, true), (1, 2, false), (9, 9, false)];
     for (signer, claimed, accepted) in cases {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
-        let Some(Ok(Message::Text(text))) = ws.next().await else { panic!("no challenge") };
-        let RelayerMessage::Challenge { relayer: target, global_id, challenge } = serde_json::from_str(&text).unwrap() else {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let Some(Ok(Message::Text(text))) = ws.next().await else {
+            panic!("no challenge")
+        };
+        let RelayerMessage::Challenge {
+            relayer: target,
+            global_id,
+            challenge,
+        } = serde_json::from_str(&text).unwrap()
+        else {
             panic!("not a challenge: {text}")
         };
         assert_eq!(addr(&target), addr(RELAYER));
@@ -164,11 +224,16 @@ async fn only_signed_allowed_operator_keys_may_connect() {
             owner: OWNER.into(),
             signature: sign_hex(&operator_key(signer), &payload),
         };
-        ws.send(Message::text(serde_json::to_string(&hello).unwrap())).await.unwrap();
+        ws.send(Message::text(serde_json::to_string(&hello).unwrap()))
+            .await
+            .unwrap();
         match ws.next().await {
             Some(Ok(Message::Text(text))) => {
                 assert!(accepted, "accepted {signer}/{claimed}: {text}");
-                assert!(matches!(serde_json::from_str(&text).unwrap(), RelayerMessage::Welcome { .. }));
+                assert!(matches!(
+                    serde_json::from_str(&text).unwrap(),
+                    RelayerMessage::Welcome { .. }
+                ));
             }
             Some(Ok(Message::Close(Some(frame)))) => {
                 assert!(!accepted, "refused {signer}/{claimed}: {}", frame.reason);

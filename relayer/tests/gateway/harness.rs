@@ -3,7 +3,9 @@
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use spindle_relayer::gateway::{AllowedProvider, ApiKeyEntry, BalanceSource, Gateway, GatewayConfig};
+use spindle_relayer::gateway::{
+    AllowedProvider, ApiKeyEntry, BalanceSource, Gateway, GatewayConfig,
+};
 use spindle_sdk::{SigningKey, TonAddress};
 use spindle_worker::agent::{RelayerEndpoint, WorkerConfig};
 use spindle_worker::protocol::Prices;
@@ -21,7 +23,11 @@ pub const ACCOUNT: &str = "0:a11ce0000000000000000000000000000000000000000000000
 pub const POOR_ACCOUNT: &str = "0:b0b0000000000000000000000000000000000000000000000000000000000000";
 pub const OWNER: &str = "0:0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e";
 pub const DEVNET_GLOBAL_ID: i32 = -3;
-pub const PRICES: Prices = Prices { prompt: 1_000_000, cached_prompt: 500_000, completion: 3_000_000 };
+pub const PRICES: Prices = Prices {
+    prompt: 1_000_000,
+    cached_prompt: 500_000,
+    completion: 3_000_000,
+};
 
 /// Balances the test sets; stands where the chain's compute accounts will.
 #[derive(Default)]
@@ -58,11 +64,20 @@ impl Drop for Relayer {
 pub async fn start_relayer(tweak: impl FnOnce(&mut GatewayConfig)) -> Relayer {
     let mut config = GatewayConfig::new(RELAYER, DEVNET_GLOBAL_ID);
     config.api_keys = vec![
-        ApiKeyEntry { key: KEY.into(), account: ACCOUNT.into() },
-        ApiKeyEntry { key: POOR_KEY.into(), account: POOR_ACCOUNT.into() },
+        ApiKeyEntry {
+            key: KEY.into(),
+            account: ACCOUNT.into(),
+        },
+        ApiKeyEntry {
+            key: POOR_KEY.into(),
+            account: POOR_ACCOUNT.into(),
+        },
     ];
     config.providers = (1..=3)
-        .map(|n| AllowedProvider { operator_key: hex::encode(operator_key(n).verifying_key().as_bytes()), owner: OWNER.into() })
+        .map(|n| AllowedProvider {
+            operator_key: hex::encode(operator_key(n).verifying_key().as_bytes()),
+            owner: OWNER.into(),
+        })
         .collect();
     config.heartbeat_secs = 1;
     config.queue_timeout_ms = 2_000;
@@ -70,7 +85,11 @@ pub async fn start_relayer(tweak: impl FnOnce(&mut GatewayConfig)) -> Relayer {
     config.max_body_bytes = 64 << 10;
     tweak(&mut config);
     let balances = Arc::new(TestBalances::default());
-    balances.0.lock().unwrap().insert(addr(ACCOUNT), 1_000_000_000_000);
+    balances
+        .0
+        .lock()
+        .unwrap()
+        .insert(addr(ACCOUNT), 1_000_000_000_000);
     balances.0.lock().unwrap().insert(addr(POOR_ACCOUNT), 10);
     let gateway = Gateway::new(config, balances).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -79,7 +98,11 @@ pub async fn start_relayer(tweak: impl FnOnce(&mut GatewayConfig)) -> Relayer {
         let gateway = gateway.clone();
         async move { gateway.serve(listener).await.unwrap() }
     });
-    Relayer { gateway, url, server }
+    Relayer {
+        gateway,
+        url,
+        server,
+    }
 }
 
 pub async fn start_llama() -> LlamaServer {
@@ -108,7 +131,13 @@ impl Worker {
     }
 }
 
-pub fn worker_config(relayer: &Relayer, backend_url: &str, key: u8, prices: Prices, key_dir: &TempDir) -> WorkerConfig {
+pub fn worker_config(
+    relayer: &Relayer,
+    backend_url: &str,
+    key: u8,
+    prices: Prices,
+    key_dir: &TempDir,
+) -> WorkerConfig {
     let key_file = key_dir.0.join(format!("operator-{key}.key"));
     std::fs::write(&key_file, hex::encode(operator_key(key).to_bytes())).unwrap();
     WorkerConfig {
@@ -117,7 +146,11 @@ pub fn worker_config(relayer: &Relayer, backend_url: &str, key: u8, prices: Pric
         owner: OWNER.into(),
         max_concurrency: 1,
         relayers: vec![RelayerEndpoint {
-            url: format!("{}{}", relayer.url.replace("http://", "ws://"), spindle_worker::protocol::CONNECT_PATH),
+            url: format!(
+                "{}{}",
+                relayer.url.replace("http://", "ws://"),
+                spindle_worker::protocol::CONNECT_PATH
+            ),
             address: Some(RELAYER.into()),
         }],
         prices: BTreeMap::from([("*".to_owned(), prices)]),
@@ -132,7 +165,11 @@ pub fn start_worker(config: WorkerConfig, key_dir: TempDir) -> Worker {
     let task = tokio::spawn(spindle_worker::agent::run_until(config, async move {
         let _ = stopped.await;
     }));
-    Worker { stop: Some(stop), task, _key_dir: key_dir }
+    Worker {
+        stop: Some(stop),
+        task,
+        _key_dir: key_dir,
+    }
 }
 
 /// Waits until `/v1/models` satisfies `ok`.
@@ -144,13 +181,21 @@ pub async fn wait_models(relayer: &Relayer, ok: impl Fn(&Value) -> bool) -> Valu
         if ok(&body) {
             return body;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "models never became as expected: {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "models never became as expected: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 pub fn served(models: &Value) -> Vec<String> {
-    models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+    models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 pub fn http() -> reqwest::Client {
@@ -158,18 +203,36 @@ pub fn http() -> reqwest::Client {
 }
 
 pub async fn get(relayer: &Relayer, path: &str, key: &str) -> (u16, Value) {
-    let r = http().get(format!("{}{path}", relayer.url)).bearer_auth(key).send().await.unwrap();
+    let r = http()
+        .get(format!("{}{path}", relayer.url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// POSTs JSON; returns status, headers and the body as text.
-pub async fn post(base: &str, path: &str, key: Option<&str>, body: &Value) -> (u16, reqwest::header::HeaderMap, String) {
+pub async fn post(
+    base: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, String) {
     post_raw(base, path, key, body.to_string()).await
 }
 
-pub async fn post_raw(base: &str, path: &str, key: Option<&str>, body: String) -> (u16, reqwest::header::HeaderMap, String) {
-    let mut request = http().post(format!("{base}{path}")).header("content-type", "application/json").body(body);
+pub async fn post_raw(
+    base: &str,
+    path: &str,
+    key: Option<&str>,
+    body: String,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = http()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(body);
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
@@ -183,7 +246,12 @@ pub async fn post_raw(base: &str, path: &str, key: Option<&str>, body: String) -
 pub fn sse_data(body: &str) -> Vec<String> {
     body.split("\n\n")
         .filter(|e| !e.trim().is_empty())
-        .map(|e| e.lines().filter_map(|l| l.strip_prefix("data: ")).collect::<Vec<_>>().join("\n"))
+        .map(|e| {
+            e.lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .collect()
 }
 
@@ -215,7 +283,8 @@ impl TempDir {
     pub fn new(name: &str) -> Self {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("spindle-gw-{name}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("spindle-gw-{name}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
@@ -242,5 +311,9 @@ pub async fn setup() -> Setup {
     let worker = start_worker(config, dir);
     let alias = llama.alias().to_owned();
     wait_models(&relayer, |m| served(m) == [alias.clone()]).await;
-    Setup { relayer, llama, worker }
+    Setup {
+        relayer,
+        llama,
+        worker,
+    }
 }

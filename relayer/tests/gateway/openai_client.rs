@@ -36,7 +36,11 @@ async fn the_stock_openai_python_client_works_streaming_included() {
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "openai client failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "openai client failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
 
     // What llama-server answers directly to the same requests.
@@ -50,13 +54,19 @@ async fn the_stock_openai_python_client_works_streaming_included() {
 
     assert_eq!(seen["models"], json!([model]));
     assert_eq!(seen["chat"], want_chat["choices"][0]["message"]["content"]);
-    assert_eq!(seen["stream"], want_chat["choices"][0]["message"]["content"], "streamed text equals the whole answer");
+    assert_eq!(
+        seen["stream"], want_chat["choices"][0]["message"]["content"],
+        "streamed text equals the whole answer"
+    );
     assert!(seen["stream_chunks"].as_u64().unwrap() > 3);
     for usage in [&seen["chat_usage"], &seen["stream_usage"]] {
         for k in ["prompt_tokens", "completion_tokens", "total_tokens"] {
             assert_eq!(usage[k], want_chat["usage"][k], "{k}: {usage}");
         }
-        assert!(usage["cost_nanoton"].as_u64().unwrap() > 0, "the client sees the cost: {usage}");
+        assert!(
+            usage["cost_nanoton"].as_u64().unwrap() > 0,
+            "the client sees the cost: {usage}"
+        );
     }
     assert_eq!(seen["completion"], want_completion["choices"][0]["text"]);
     assert!(seen["embedding_len"].as_u64().unwrap() > 100);

@@ -31,19 +31,28 @@ async fn answers_equal_llama_server_and_are_charged_at_the_posted_price() {
 
     // Whole answers: chat, completions, embeddings.
     let cases = [
-        ("/v1/chat/completions", chat_body(&model, "Name three colours.", 24)),
+        (
+            "/v1/chat/completions",
+            chat_body(&model, "Name three colours.", 24),
+        ),
         (
             "/v1/completions",
             json!({"model": model, "prompt": "The capital of France is", "max_tokens": 16, "temperature": 0, "cache_prompt": false}),
         ),
-        ("/v1/embeddings", json!({"model": model, "input": ["hello world", "spindle"]})),
+        (
+            "/v1/embeddings",
+            json!({"model": model, "input": ["hello world", "spindle"]}),
+        ),
     ];
     for (path, body) in &cases {
         let (want_status, _, want) = post(&direct, path, None, body).await;
         let (status, headers, got) = post(&s.relayer.url, path, Some(KEY), body).await;
         assert_eq!((want_status, status), (200, 200), "{path}: {got}");
         assert_eq!(headers["content-type"], "application/json");
-        let (want, got): (Value, Value) = (serde_json::from_str(&want).unwrap(), serde_json::from_str(&got).unwrap());
+        let (want, got): (Value, Value) = (
+            serde_json::from_str(&want).unwrap(),
+            serde_json::from_str(&got).unwrap(),
+        );
         charged += check_cost(&got);
         assert_eq!(usage_of(&got), usage_of(&want), "{path}");
         assert_eq!(normalize(got), normalize(want), "{path}");
@@ -52,7 +61,10 @@ async fn answers_equal_llama_server_and_are_charged_at_the_posted_price() {
     // Streams: every event equal but ids and times, the usage event gains the
     // cost, and the stream ends with data: [DONE].
     let streams = [
-        ("/v1/chat/completions", chat_body(&model, "Count from one to ten.", 20)),
+        (
+            "/v1/chat/completions",
+            chat_body(&model, "Count from one to ten.", 20),
+        ),
         (
             "/v1/completions",
             json!({"model": model, "prompt": "Once upon a time", "max_tokens": 12, "temperature": 0, "cache_prompt": false}),
@@ -74,7 +86,10 @@ async fn answers_equal_llama_server_and_are_charged_at_the_posted_price() {
                 assert_eq!(g, w);
                 continue;
             }
-            let (g, w): (Value, Value) = (serde_json::from_str(g).unwrap(), serde_json::from_str(w).unwrap());
+            let (g, w): (Value, Value) = (
+                serde_json::from_str(g).unwrap(),
+                serde_json::from_str(w).unwrap(),
+            );
             if !w["usage"].is_null() {
                 charged += check_cost(&g);
             }
@@ -83,7 +98,10 @@ async fn answers_equal_llama_server_and_are_charged_at_the_posted_price() {
     }
 
     // Every charge landed on the account, nothing else.
-    assert_eq!(s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT)), charged as u128);
+    assert_eq!(
+        s.relayer.gateway.accounts.unsettled(&addr(ACCOUNT)),
+        charged as u128
+    );
     assert!(charged > 0);
     s.worker.drain().await;
 }

@@ -99,7 +99,8 @@ impl WorkerConfig {
             bail!("prices: no model is priced, so nothing would be advertised");
         }
         for r in &self.relayers {
-            let url = url::Url::parse(&r.url).with_context(|| format!("relayer url {:?}", r.url))?;
+            let url =
+                url::Url::parse(&r.url).with_context(|| format!("relayer url {:?}", r.url))?;
             if !matches!(url.scheme(), "ws" | "wss") {
                 bail!("relayer url {:?} must be ws:// or wss://", r.url);
             }
@@ -115,7 +116,10 @@ impl WorkerConfig {
     /// Reads the operator key file (64 hex digits, surrounding whitespace ignored).
     pub fn operator_key(&self) -> anyhow::Result<SigningKey> {
         let text = std::fs::read_to_string(&self.operator_key_file).with_context(|| {
-            format!("cannot read operator key {}", self.operator_key_file.display())
+            format!(
+                "cannot read operator key {}",
+                self.operator_key_file.display()
+            )
         })?;
         let bytes = hex::decode(text.trim()).context("operator key is not hex")?;
         let seed: [u8; 32] = bytes
@@ -126,7 +130,10 @@ impl WorkerConfig {
 
     /// The price of `model`, if it is to be advertised.
     pub fn price_of(&self, model: &str) -> Option<Prices> {
-        self.prices.get(model).or_else(|| self.prices.get("*")).copied()
+        self.prices
+            .get(model)
+            .or_else(|| self.prices.get("*"))
+            .copied()
     }
 
     pub(crate) fn health_interval(&self) -> Duration {

@@ -94,8 +94,12 @@ async fn keep_connected(shared: Arc<Shared>, endpoint: RelayerEndpoint) {
         let started = Instant::now();
         match session::run_session(&shared, &endpoint).await {
             Ok(session::Ended::Drained) => return,
-            Ok(session::Ended::Closed) => tracing::warn!(url = %endpoint.url, "relayer closed the connection"),
-            Err(e) => tracing::warn!(url = %endpoint.url, error = format!("{e:#}"), "relayer session failed"),
+            Ok(session::Ended::Closed) => {
+                tracing::warn!(url = %endpoint.url, "relayer closed the connection")
+            }
+            Err(e) => {
+                tracing::warn!(url = %endpoint.url, error = format!("{e:#}"), "relayer session failed")
+            }
         }
         // A session that lasted is a healthy relayer: start the backoff over.
         if started.elapsed() > Duration::from_secs(30) {

@@ -70,7 +70,13 @@ async fn serve_whole(
         url: endpoint.path().into(),
         reason: e.to_string(),
     })?;
-    Ok(done(ctx, id, Some(text), response.usage, response.result_hash))
+    Ok(done(
+        ctx,
+        id,
+        Some(text),
+        response.usage,
+        response.result_hash,
+    ))
 }
 
 async fn serve_stream(

@@ -24,7 +24,10 @@ pub(crate) enum Ended {
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) async fn run_session(shared: &Shared, endpoint: &RelayerEndpoint) -> anyhow::Result<Ended> {
+pub(crate) async fn run_session(
+    shared: &Shared,
+    endpoint: &RelayerEndpoint,
+) -> anyhow::Result<Ended> {
     let (mut ws, _) = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
         tokio_tungstenite::connect_async(endpoint.url.as_str()),
@@ -35,7 +38,11 @@ pub(crate) async fn run_session(shared: &Shared, endpoint: &RelayerEndpoint) -> 
 
     // Authenticate: the challenge names the relayer, whose address is signed in.
     let challenge = match tokio::time::timeout(HANDSHAKE_TIMEOUT, next_message(&mut ws)).await {
-        Ok(Ok(Some(RelayerMessage::Challenge { relayer, global_id, challenge }))) => (relayer, global_id, challenge),
+        Ok(Ok(Some(RelayerMessage::Challenge {
+            relayer,
+            global_id,
+            challenge,
+        }))) => (relayer, global_id, challenge),
         Ok(Ok(other)) => bail!("expected a challenge, got {other:?}"),
         Ok(Err(e)) => return Err(e),
         Err(_) => bail!("no challenge within {HANDSHAKE_TIMEOUT:?}"),
@@ -46,7 +53,10 @@ pub(crate) async fn run_session(shared: &Shared, endpoint: &RelayerEndpoint) -> 
     if let Some(pinned) = &endpoint.address {
         let pinned = spindle_sdk::address::parse_address(pinned).context("relayers.address")?;
         if pinned != relayer {
-            bail!("relayer at {} claims to be {relayer_text}, not the configured {pinned}", endpoint.url);
+            bail!(
+                "relayer at {} claims to be {relayer_text}, not the configured {pinned}",
+                endpoint.url
+            );
         }
     }
     let challenge: [u8; 32] = hex::decode(&challenge_hex)
@@ -54,14 +64,19 @@ pub(crate) async fn run_session(shared: &Shared, endpoint: &RelayerEndpoint) -> 
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| anyhow!("the challenge is not 32 hex bytes"))?;
     let payload = auth_payload(global_id, &relayer, &challenge, &shared.owner)?;
-    send(&mut ws, &WorkerMessage::Hello {
-        operator_key: hex::encode(shared.key.verifying_key().as_bytes()),
-        owner: spindle_sdk::address::to_raw(&shared.owner),
-        signature: sign_hex(&shared.key, &payload),
-    })
+    send(
+        &mut ws,
+        &WorkerMessage::Hello {
+            operator_key: hex::encode(shared.key.verifying_key().as_bytes()),
+            owner: spindle_sdk::address::to_raw(&shared.owner),
+            signature: sign_hex(&shared.key, &payload),
+        },
+    )
     .await?;
     let heartbeat = match tokio::time::timeout(HANDSHAKE_TIMEOUT, next_message(&mut ws)).await {
-        Ok(Ok(Some(RelayerMessage::Welcome { heartbeat_secs }))) => Duration::from_secs(heartbeat_secs.max(1)),
+        Ok(Ok(Some(RelayerMessage::Welcome { heartbeat_secs }))) => {
+            Duration::from_secs(heartbeat_secs.max(1))
+        }
         Ok(Ok(None)) => bail!("the relayer refused authentication (connection closed)"),
         Ok(Ok(other)) => bail!("expected welcome, got {other:?}"),
         Ok(Err(e)) => return Err(e.context("the relayer refused authentication")),
@@ -83,7 +98,11 @@ pub(crate) async fn run_session(shared: &Shared, endpoint: &RelayerEndpoint) -> 
         models,
     };
     let mut drain_started = *draining.borrow_and_update();
-    let first = if drain_started { Vec::new() } else { offers.borrow_and_update().clone() };
+    let first = if drain_started {
+        Vec::new()
+    } else {
+        offers.borrow_and_update().clone()
+    };
     send(&mut ws, &advertise(first)).await?;
 
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<WorkerMessage>();
@@ -159,11 +178,14 @@ pub(crate) async fn run_session(shared: &Shared, endpoint: &RelayerEndpoint) -> 
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn send(ws: &mut Ws, message: &WorkerMessage) -> anyhow::Result<()> {
     let text = serde_json::to_string(message).expect("protocol messages serialize");
-    ws.send(Message::text(text)).await.context("relayer connection broke")
+    ws.send(Message::text(text))
+        .await
+        .context("relayer connection broke")
 }
 
 /// The next protocol message; `None` when the relayer closed the connection.
@@ -171,7 +193,9 @@ async fn next_message(ws: &mut Ws) -> anyhow::Result<Option<RelayerMessage>> {
     while let Some(frame) = ws.next().await {
         match frame.context("relayer connection broke")? {
             Message::Text(text) => {
-                return serde_json::from_str(&text).map(Some).context("bad message from relayer");
+                return serde_json::from_str(&text)
+                    .map(Some)
+                    .context("bad message from relayer");
             }
             Message::Close(frame) => {
                 if let Some(frame) = frame {
