@@ -373,6 +373,15 @@ pub struct RunArgs {
     pub clock: Option<u32>,
 }
 
+/// Prints a line to stdout, ignoring a closed stdout (a devnet must not die
+/// because whoever started it stopped reading).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -403,19 +412,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let devnet = Devnet::new(config)?;
     let server = devnet.serve(args.listen).await?;
-    println!("spindle devnet (global id {})", devnet.global_id());
-    println!("  toncenter API: {}", server.url);
-    println!("  JSON-RPC:      {}", server.json_rpc_url);
-    println!("  devnet API:    http://{}/devnet/ (faucet, produceBlock, advanceTime, wallets)", server.addr);
+    say!("spindle devnet (global id {})", devnet.global_id());
+    say!("  toncenter API: {}", server.url);
+    say!("  JSON-RPC:      {}", server.json_rpc_url);
+    say!("  devnet API:    http://{}/devnet/ (faucet, produceBlock, advanceTime, wallets)", server.addr);
     let f = devnet.faucet_wallet();
-    println!("  faucet   {}  secret {}", f.address.to_base64_url(), hex::encode(f.secret_key));
+    say!("  faucet   {}  secret {}", f.address.to_base64_url(), hex::encode(f.secret_key));
     for w in devnet.wallets() {
-        println!("  {:8} {}  secret {}", w.name, w.address.to_base64_url(), hex::encode(w.secret_key));
+        say!("  {:8} {}  secret {}", w.name, w.address.to_base64_url(), hex::encode(w.secret_key));
     }
     shutdown_signal().await;
     if let Some(path) = &args.state {
         devnet.save(path)?;
-        println!("state saved to {}", path.display());
+        say!("state saved to {}", path.display());
     }
     drop(server);
     Ok(())
