@@ -10,6 +10,7 @@ use super::jobs::{insert_job, load_job, set_job_state};
 use super::row::RowExt;
 use super::{NewJob, Store, StoreError, from_db, to_db, with_pool, with_tx};
 use crate::job::JobState;
+use crate::outbox::OutboxKind;
 
 /// A TON transaction: (account, lt) names it, the hash pins its content.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +36,13 @@ pub enum ChainEvent {
     JobSettled { escrow: String },
     /// The escrow was expired: the client is refunded.
     JobRefunded { escrow: String },
+    /// A compute account paid a provider's voucher up to `settled` (cumulative) in `epoch`.
+    VoucherSettled {
+        account: String,
+        provider: String,
+        epoch: u64,
+        settled: u64,
+    },
 }
 
 /// Whether [`Store::apply_chain_tx`] applied the transaction or had seen it already.
@@ -44,11 +52,35 @@ pub enum Applied {
     AlreadySeen,
 }
 
+/// The escrow `$target` finished in transaction `$tx_id`: its submitted outbox item of
+/// kind `$kind` is confirmed (the target's state changed), and every other unfinished
+/// item aimed at it is superseded (it can no longer act), in the same transaction.
+macro_rules! finish_outbox {
+    ($tx:expr, $target:expr, $kind:expr, $tx_id:expr, $now:expr) => {{
+        let kind: OutboxKind = $kind;
+        sqlx::query(
+            "UPDATE outbox SET state = CASE WHEN state = 'submitted' AND kind = $1 THEN 'confirmed' \
+             ELSE 'superseded' END, confirmed_lt = $2, confirmed_hash = $3, updated_at = $4 \
+             WHERE target = $5 AND state IN ('prepared', 'submitted', 'failed_retryable')",
+        )
+        .bind(kind.as_str())
+        .bind(to_db("lt", $tx_id.lt)?)
+        .bind(&$tx_id.hash[..])
+        .bind($now)
+        .bind($target)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
 impl Store {
     /// Applies the events of a confirmed transaction exactly once. A transaction seen
     /// before is a no-op ([`Applied::AlreadySeen`]); seen before with another hash is an
     /// error ([`StoreError::TxHashMismatch`]), as it means the view of the chain forked.
     /// If any event is refused, nothing is recorded, not even that the tx was seen.
+    /// A finished escrow also finishes its outbox items in the same transaction (the
+    /// matching submitted post is confirmed, the rest superseded), so the job and its posts
+    /// never disagree after a crash.
     pub async fn apply_chain_tx(
         &self,
         tx_id: &ChainTx,
@@ -84,10 +116,25 @@ impl Store {
                         ChainEvent::JobSettled { escrow } => {
                             let job = load_job!(&mut *tx, escrow, pg);
                             set_job_state!(tx, &job, JobState::Settled, now);
+                            finish_outbox!(tx, escrow, OutboxKind::Complete, tx_id, now);
                         }
                         ChainEvent::JobRefunded { escrow } => {
                             let job = load_job!(&mut *tx, escrow, pg);
                             set_job_state!(tx, &job, JobState::Refunded, now);
+                            finish_outbox!(tx, escrow, OutboxKind::Expire, tx_id, now);
+                        }
+                        ChainEvent::VoucherSettled { account, provider, epoch, settled } => {
+                            sqlx::query(
+                                "UPDATE vouchers SET settled = $1, updated_at = $2 \
+                                 WHERE account = $3 AND provider = $4 AND epoch = $5 AND settled < $1",
+                            )
+                            .bind(to_db("settled", *settled)?)
+                            .bind(now)
+                            .bind(account)
+                            .bind(provider)
+                            .bind(to_db("epoch", *epoch)?)
+                            .execute(&mut *tx)
+                            .await?;
                         }
                     }
                 }

@@ -349,8 +349,105 @@ async fn batches_submit_all_or_nothing(db: TestDb) {
     assert!(s.outbox_due(10_000, 10).await.unwrap().is_empty());
 }
 
+async fn settlement_seen_on_chain_finishes_the_outbox(db: TestDb) {
+    use spindle_relayer::store::{ChainEvent, ChainTx};
+    let s = db.store();
+    crate::jobs::signed_job(&db, 1).await;
+    let poster = s
+        .acquire_posting_lease("poster", "me", 100, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let complete = item(1);
+    let AnyOutboxEntry::Prepared(entry) = s.queue_completion(&complete, 104).await.unwrap() else {
+        panic!()
+    };
+    s.outbox_submit(entry, &poster, submission(200), 105)
+        .await
+        .unwrap();
+    let expire = NewOutboxItem {
+        kind: OutboxKind::Expire,
+        key: b"expire".to_vec(),
+        ..item(1)
+    };
+    s.outbox_prepare(&expire, 106).await.unwrap();
+
+    let settled = ChainTx {
+        account: escrow(1),
+        lt: 900,
+        hash: h(900),
+    };
+    s.apply_chain_tx(
+        &settled,
+        &[ChainEvent::JobSettled { escrow: escrow(1) }],
+        150,
+    )
+    .await
+    .unwrap();
+    let done = s.outbox_get(&complete.id()).await.unwrap().unwrap();
+    assert_eq!(
+        done.state(),
+        OutboxState::Confirmed,
+        "our submitted proof landed"
+    );
+    assert_eq!(
+        done.record().confirmation,
+        Some(TargetStateChanged {
+            target: escrow(1),
+            lt: 900,
+            hash: h(900)
+        })
+    );
+    assert_eq!(
+        s.outbox_get(&expire.id()).await.unwrap().unwrap().state(),
+        OutboxState::Superseded
+    );
+    assert!(
+        s.outbox_due(10_000, 10).await.unwrap().is_empty(),
+        "nothing left to send for a settled job"
+    );
+
+    // Vouchers: the settled amount follows the chain, in the same transaction machinery.
+    let v = spindle_relayer::store::VoucherSignature {
+        account: "0:acct".into(),
+        provider: "0:prov".into(),
+        epoch: 2,
+        cumulative: 500,
+        valid_until: 10_000,
+        payload_hash: h(5),
+        signature: crate::fixtures::sig(5),
+    };
+    s.commit_voucher_signature(&v, 160).await.unwrap();
+    let paid = ChainEvent::VoucherSettled {
+        account: v.account.clone(),
+        provider: v.provider.clone(),
+        epoch: 2,
+        settled: 300,
+    };
+    s.apply_chain_tx(
+        &ChainTx {
+            account: v.account.clone(),
+            lt: 5,
+            hash: h(5),
+        },
+        &[paid],
+        161,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.voucher("0:acct", "0:prov")
+            .await
+            .unwrap()
+            .unwrap()
+            .settled,
+        300
+    );
+}
+
 both_backends!(
     one_poster_at_a_time,
+    settlement_seen_on_chain_finishes_the_outbox,
     retry_keeps_the_id,
     stale_copies_cannot_step_twice,
     batches_submit_all_or_nothing
