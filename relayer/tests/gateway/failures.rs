@@ -243,3 +243,200 @@ async fn only_signed_allowed_operator_keys_may_connect() {
         }
     }
 }
+
+/// A backend whose health and model list follow a switch.
+async fn switchable_backend(
+    model: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use std::sync::atomic::Ordering;
+    let status = move |up: &std::sync::atomic::AtomicBool| {
+        if up.load(Ordering::SeqCst) {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    let (up1, up2) = (up.clone(), up);
+    let app = axum::Router::new()
+        .route("/health", get(move || async move { (status(&up1), "{}") }))
+        .route(
+            "/v1/models",
+            get(move || async move {
+                (
+                    status(&up2),
+                    axum::Json(json!({"object": "list", "data": [{"id": model}]})),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (
+        url,
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }),
+    )
+}
+
+#[tokio::test]
+async fn a_worker_withdraws_while_its_backend_is_down_and_comes_back_with_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let relayer = start_relayer(|_| {}).await;
+    let up = std::sync::Arc::new(AtomicBool::new(true));
+    let (url, _backend) = switchable_backend("flaky".into(), up.clone()).await;
+    let dir = TempDir::new("flaky");
+    let worker = start_worker(worker_config(&relayer, &url, 1, PRICES, &dir), dir);
+    for state in [true, false, true, false] {
+        up.store(state, Ordering::SeqCst);
+        let want: Vec<String> = if state { vec!["flaky".into()] } else { vec![] };
+        wait_models(&relayer, |m| served(m) == want).await;
+        assert!(!worker.task.is_finished());
+    }
+    let (st, h, b) = post(
+        &relayer.url,
+        "/v1/chat/completions",
+        Some(KEY),
+        &chat_body("flaky", "Hi", 4),
+    )
+    .await;
+    assert_no_capacity(st, &h, &b);
+    worker.drain().await;
+}
+
+/// Connects by hand as operator key 1 and returns the socket after `welcome`.
+async fn raw_worker(
+    relayer: &Relayer,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!(
+        "{}{}",
+        relayer.url.replace("http://", "ws://"),
+        spindle_worker::protocol::CONNECT_PATH
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(text))) = ws.next().await else {
+        panic!("no challenge")
+    };
+    let RelayerMessage::Challenge {
+        challenge,
+        global_id,
+        ..
+    } = serde_json::from_str(&text).unwrap()
+    else {
+        panic!("{text}")
+    };
+    let challenge: [u8; 32] = hex::decode(challenge).unwrap().try_into().unwrap();
+    let payload = auth_payload(global_id, &addr(RELAYER), &challenge, &addr(OWNER)).unwrap();
+    let hello = WorkerMessage::Hello {
+        operator_key: hex::encode(operator_key(1).verifying_key().as_bytes()),
+        owner: OWNER.into(),
+        signature: sign_hex(&operator_key(1), &payload),
+    };
+    ws.send(Message::text(serde_json::to_string(&hello).unwrap()))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(_welcome))) = ws.next().await else {
+        panic!("no welcome")
+    };
+    ws
+}
+
+#[tokio::test]
+async fn a_result_with_a_bad_signature_or_hash_is_refused_and_not_charged() {
+    use spindle_worker::backend::{ResultHash, Usage};
+    use spindle_worker::protocol::{ModelOffer, result_payload};
+    let relayer = start_relayer(|_| {}).await;
+    let mut ws = raw_worker(&relayer).await;
+    let advertise = WorkerMessage::Advertise {
+        max_concurrency: 1,
+        models: vec![ModelOffer {
+            id: "m".into(),
+            prices: PRICES,
+        }],
+    };
+    ws.send(Message::text(serde_json::to_string(&advertise).unwrap()))
+        .await
+        .unwrap();
+    wait_models(&relayer, |m| served(m) == ["m"]).await;
+    let usage = Usage {
+        prompt_tokens: 5,
+        completion_tokens: 2,
+        total_tokens: 7,
+        cached_tokens: 0,
+    };
+    let answer = json!({"object": "chat.completion", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}).to_string();
+    let hash = ResultHash::of(answer.as_bytes());
+    // (how the worker lies, expected status)
+    for lie in [
+        "signature by another key",
+        "hash of other bytes",
+        "usage not the answer's",
+        "honest",
+    ] {
+        let client = tokio::spawn({
+            let url = relayer.url.clone();
+            async move {
+                post(
+                    &url,
+                    "/v1/chat/completions",
+                    Some(KEY),
+                    &chat_body("m", "Hi", 4),
+                )
+                .await
+            }
+        });
+        let request = loop {
+            match ws.next().await.unwrap().unwrap() {
+                Message::Text(t) => break serde_json::from_str::<RelayerMessage>(&t).unwrap(),
+                _ => continue,
+            }
+        };
+        let RelayerMessage::Request { id, .. } = request else {
+            panic!("{request:?}")
+        };
+        let (signer, signed_hash, claimed_usage) = match lie {
+            "signature by another key" => (operator_key(2), hash, usage),
+            "hash of other bytes" => (operator_key(1), ResultHash([0; 32]), usage),
+            "usage not the answer's" => (
+                operator_key(1),
+                hash,
+                Usage {
+                    completion_tokens: 1,
+                    total_tokens: 6,
+                    ..usage
+                },
+            ),
+            _ => (operator_key(1), hash, usage),
+        };
+        let payload = result_payload(
+            DEVNET_GLOBAL_ID,
+            &addr(RELAYER),
+            id,
+            &signed_hash,
+            &claimed_usage,
+        )
+        .unwrap();
+        let done = WorkerMessage::Done {
+            id,
+            body: Some(answer.clone()),
+            usage: claimed_usage,
+            result_hash: signed_hash.to_string(),
+            signature: sign_hex(&signer, &payload),
+        };
+        ws.send(Message::text(serde_json::to_string(&done).unwrap()))
+            .await
+            .unwrap();
+        let (status, _, body) = client.await.unwrap();
+        let charged = relayer.gateway.accounts.unsettled(&addr(ACCOUNT));
+        if lie == "honest" {
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(charged, PRICES.cost(&usage));
+        } else {
+            assert_eq!(status, 502, "{lie}: {body}");
+            assert!(body.contains("bad-worker-result"), "{body}");
+            assert_eq!(charged, 0, "{lie}: nothing charged");
+        }
+    }
+}
