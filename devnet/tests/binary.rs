@@ -23,6 +23,8 @@ fn start(state: &std::path::Path) -> (Child, String) {
             return (child, url.trim().to_string());
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("devnet printed no URL");
 }
 
