@@ -140,3 +140,52 @@ impl WorkerConfig {
         Duration::from_millis(self.health_interval_ms.max(50))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+        backend_url = "http://127.0.0.1:8080"
+        operator_key_file = "/nonexistent/operator.key"
+        owner = "0:0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e"
+        max_concurrency = 4
+
+        [[relayers]]
+        url = "wss://relayer-1.example.org/v1/worker/connect"
+
+        [prices."smollm2-135m"]
+        prompt = 100000
+        cached_prompt = 10000
+        completion = 400000
+
+        [prices."*"]
+        prompt = 1
+        cached_prompt = 1
+        completion = 1
+    "#;
+
+    #[test]
+    fn example_parses_and_prices_fall_back_to_star() {
+        let c = WorkerConfig::from_toml(EXAMPLE).unwrap();
+        assert_eq!(c.max_concurrency, 4);
+        assert_eq!(c.health_interval_ms, 2_000);
+        assert_eq!(c.price_of("smollm2-135m").unwrap().completion, 400_000);
+        assert_eq!(c.price_of("other").unwrap().completion, 1);
+        assert!(c.operator_key().unwrap_err().to_string().contains("operator key"));
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_the_reason() {
+        let bad = [
+            (EXAMPLE.replace("wss://", "https://"), "ws:// or wss://"),
+            (EXAMPLE.replace("max_concurrency = 4", "max_concurrency = 0"), "max_concurrency"),
+            (EXAMPLE.replace("owner = \"0:", "owner = \"x:"), "owner"),
+            (EXAMPLE.replace("max_concurrency", "max_concurency"), "unknown field"),
+        ];
+        for (text, why) in bad {
+            let e = format!("{:#}", WorkerConfig::from_toml(&text).unwrap_err());
+            assert!(e.contains(why), "{why}: {e}");
+        }
+    }
+}
