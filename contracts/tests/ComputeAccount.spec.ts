@@ -5,23 +5,13 @@ import '@ton/test-utils';
 import {
     buildCaParams, buildCaps, buildRelayerSet, buildVoucher, CaError, CaOp, CA_GAS, ComputeAccount, signKofN, stakeAddress,
 } from '../wrappers/ComputeAccount';
-import { gasRecords, loadCode, mockHubCode, mockStakeCode, recordGas, writeGasSnapshot } from './ComputeAccountMocks';
+import { computeGas, exitCode, gasRecords, loadCode, mockHubCode, mockStakeCode, recordGas, writeGasSnapshot } from './ComputeAccountMocks';
 
 const MIN_RESERVE = toNano('0.01');
 const SETTLE_FEE = toNano('0.002');
 const GRACE = 3600;
 const NOW = 1_800_000_000;
 
-function computeGas(tx: Transaction): bigint {
-    const d = tx.description;
-    if (d.type === 'generic' && d.computePhase.type === 'vm') return d.computePhase.gasUsed;
-    return 0n;
-}
-function exitCode(tx: Transaction): number | undefined {
-    const d = tx.description;
-    if (d.type === 'generic' && d.computePhase.type === 'vm') return d.computePhase.exitCode;
-    return undefined;
-}
 
 const snap = (d: object) => JSON.stringify(d, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Address ? v.toString() : v));
 

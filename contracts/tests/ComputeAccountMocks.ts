@@ -62,12 +62,22 @@ export function loadCode(name: string): Cell {
 }
 
 export const gasRecords: Record<string, { gas: number; fees: string }> = {};
+/** Gas used by a transaction's compute phase (0 when it was skipped). */
+export function computeGas(tx: Transaction): bigint {
+    const d = tx.description;
+    return d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.gasUsed : 0n;
+}
+
+/** Exit code of a transaction's compute phase; -1 when there is none (no transaction, or skipped). */
+export function exitCode(tx?: Transaction): number {
+    const d = tx?.description;
+    return d && d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : -1;
+}
+
 /** Records gas used and total fees (nanoTON) of an op, for the gas snapshot. */
 export function recordGas(name: string, tx: Transaction, totalFees?: bigint) {
     if (gasRecords[name] && totalFees === undefined) return; // the first measurement of an op is the one kept
-    const d = tx.description as any;
-    const gas = Number(d.computePhase?.gasUsed ?? 0n);
-    gasRecords[name] = { gas, fees: (totalFees ?? tx.totalFees.coins).toString() };
+    gasRecords[name] = { gas: Number(computeGas(tx)), fees: (totalFees ?? tx.totalFees.coins).toString() };
 }
 
 /** Merges the recorded compute_account.* entries into contracts/gas-snapshot.json (other keys kept). */

@@ -13,7 +13,7 @@ import { keyPairFromSeed, KeyPair, sign } from '@ton/crypto';
 import {
     buildCaParams, buildCaps, buildRelayerSet, buildVoucher, CaError, CA_GAS, ComputeAccount, parseCaStorage, signKofN, stakeAddress,
 } from '../wrappers/ComputeAccount';
-import { loadCode, mockHubCode, mockStakeCode } from './ComputeAccountMocks';
+import { exitCode, loadCode, mockHubCode, mockStakeCode } from './ComputeAccountMocks';
 import '@ton/test-utils';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -118,10 +118,7 @@ describe('property: random operations conserve money and never reach a forbidden
 
         const accTx = (r: SendMessageResult, a: Address) =>
             r.transactions.find((t) => t.inMessage?.info.type === 'internal' && (t.inMessage.info.dest as Address).equals(a) && !t.inMessage.info.bounced);
-        const exitOf = (t?: Transaction) => {
-            const d = t?.description;
-            return d && d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : -1;
-        };
+        const exitOf = exitCode;
         const depositFee = gasFee(CA_GAS.deposit);
         const log: string[] = [];
         const tally: Record<string, number> = {};
