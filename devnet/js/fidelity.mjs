@@ -10,7 +10,7 @@ import {
   Address, Cell, Dictionary, beginCell, external, internal, loadTransaction, storeMessage, toNano,
   SendMode, contractAddress,
 } from '@ton/core';
-import { WalletContractV5R1 } from '@ton/ton';
+import { WalletContractV4, WalletContractV5R1 } from '@ton/ton';
 import { keyPairFromSeed } from '@ton/crypto';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
@@ -161,6 +161,26 @@ export async function runSequence(p, { log = () => {} } = {}) {
     await step(`${art.name}: empty-body message`, send(B, 'b', [internal({ to: addr, value: toNano('0.5'), bounce: true })]), w);
     await step(`${art.name}: unknown op`, send(B, 'b', [internal({ to: addr, value: toNano('0.5'), bounce: true, body: beginCell().storeUint(0x0badc0de, 32).storeUint(1, 64).endCell() })]), w);
   }
+
+  // Action-phase failures: a v4 wallet (no send-mode restriction) asks for
+  // more than it has, without and with "ignore errors", and with a bad mode.
+  const keysV4 = wallet('v4').keys;
+  const V4 = { keys: keysV4, contract: WalletContractV4.create({ workchain: 0, publicKey: keysV4.publicKey }) };
+  const v4 = V4.contract.address;
+  await p.fund(v4, toNano('1'));
+  // A failed action phase rolls the wallet's state back (seqno, even the
+  // deploy), so each message asks the devnet for the current state first.
+  const v4ext = async (messages, sendMode) => {
+    const info = (await p.net.rpc('getWalletInformation', { address: v4.toString() })).result;
+    const seqno = info.account_state === 'active' ? info.seqno : 0;
+    return beginCell().store(storeMessage(external({
+      to: v4, init: seqno === 0 && info.account_state !== 'active' ? V4.contract.init : undefined,
+      body: V4.contract.createTransfer({ seqno, secretKey: V4.keys.secretKey, messages, sendMode, timeout: p.now + 600 }),
+    }))).endCell();
+  };
+  await step('v4 wallet deploys and overspends in mode 0: action phase fails (37)', await v4ext([internal({ to: b, value: toNano('5') })], 0), [a, b, v4]);
+  await step('v4 wallet overspends with ignore-errors: action skipped', await v4ext([internal({ to: b, value: toNano('5') })], SendMode.IGNORE_ERRORS), [a, b, v4]);
+  await step('v4 wallet sends most of its balance, fees paid separately', await v4ext([internal({ to: b, value: toNano('0.9') })], SendMode.PAY_GAS_SEPARATELY), [a, b, v4]);
 
   await step('A sends its whole balance to B (mode 128)', send(A, 'a', [internal({ to: b, value: 0n })], SendMode.CARRY_ALL_REMAINING_BALANCE), watch);
   return steps;
