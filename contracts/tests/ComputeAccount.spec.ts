@@ -151,6 +151,20 @@ describe('compute_account', () => {
         expect(onchain).toBeGreaterThanOrEqual(before + toNano('2') - depositFee + MIN_RESERVE);
     });
 
+    it('a text comment is a deposit; a plain transfer before init becomes the client\'s at init', async () => {
+        const { depositFee } = await account.getFees();
+        const before = (await account.getAccountData()).balance;
+        await stranger.send({ to: account.address, value: toNano('1'), body: beginCell().storeUint(0, 32).storeStringTail('top up').endCell() });
+        expect((await account.getAccountData()).balance).toBe(before + toNano('1') - depositFee);
+        const later = bc.openContract(ComputeAccount.createFromConfig({ hub: hub.address, client: client.address, nonce: 14n }, code));
+        const { initMinValue } = await account.getFees();
+        await stranger.send({ to: later.address, value: toNano('2'), bounce: false });
+        await later.sendInit(client.getSender(), initMinValue + toNano('1'), params());
+        const d = await later.getAccountData();
+        expect(d.balance).toBeGreaterThan(toNano('2.99'));
+        expect(d.balance).toBeLessThanOrEqual(toNano('3'));
+    });
+
     it('settles a voucher: pays the delta to the stake, the fee + excess to the poster', async () => {
         const before = (await account.getAccountData()).balance;
         const onchainBefore = (await bc.getContract(account.address)).balance;
