@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /v1/worker/connect` | WebSocket workers dial out to ([`worker_api`]) |
+//! | `GET /v1/worker/connect` | WebSocket workers dial out to (`worker_api`) |
 //! | `POST /v1/chat/completions`, `/v1/completions` | whole or `stream: true` (SSE) |
 //! | `POST /v1/embeddings` | |
 //! | `GET /v1/models` | models served now, with the cheapest prices |
@@ -10,7 +10,7 @@
 //! Clients authenticate with an API key bound to a compute account
 //! ([`accounts`]); requests go to the cheapest worker with capacity through a
 //! per-account fair queue ([`pool`]); results are verified against the
-//! worker's signature before the account is charged ([`relay`], [`verify`]).
+//! worker's signature before the account is charged (`relay`, `verify`).
 //! Errors are problem+json ([`problem`]).
 
 pub mod accounts;

@@ -9,7 +9,7 @@
 //!   `cost_nanoton` and `balance_nanoton`. A stream that breaks ends with an
 //!   SSE error event instead of `[DONE]`, and nothing is charged.
 //! - Nothing is charged unless the result hash, the usage and the signature
-//!   all check out ([`super::verify`]).
+//!   all check out (`verify`).
 
 use super::Gateway;
 use super::accounts::Reservation;

@@ -1,9 +1,9 @@
 //! The worker agent behind `spindle worker run`.
 //!
-//! One task watches the backend's health and models ([`health`]); one task per
-//! configured relayer keeps a session open ([`session`]), reconnecting with
+//! One task watches the backend's health and models (`health`); one task per
+//! configured relayer keeps a session open (`session`), reconnecting with
 //! jittered exponential backoff, and serves the requests it receives through
-//! the backend ([`serve`]). The worker never listens on a port.
+//! the backend (`serve`). The worker never listens on a port.
 //!
 //! Shutdown (SIGTERM or Ctrl-C in [`run`]; any future in [`run_until`]) drains:
 //! every session advertises no capacity, finishes what is in flight (up to
