@@ -62,12 +62,27 @@ function compareTxs(stxs, dtxs, at) {
   return diffs;
 }
 
+/** Sort key for matching transactions across chains whose queue orders may
+ *  differ (sandbox runs its queue first-in-first-out, the devnet by lt). */
+function txKey(tx) {
+  const m = tx.inMessage;
+  return [tx.address.toString(16).padStart(64, '0'), m?.info?.src?.toString?.() ?? '', m?.body?.hash().toString('hex') ?? '',
+    String(m?.info?.value?.coins ?? '')].join('|');
+}
+
+function sortTxs(txs) {
+  return txs.map((t, i) => [txKey(t), i, t]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1])).map((x) => x[2]);
+}
+
 /**
  * Mirrors `blockchain` onto the devnet `net` (from startDevnet, started with
- * `--block-ms 0 --clock <t>`): every `sendMessage` (wrappers, treasuries and
- * `blockchain.sender()` all go through it) is also sent to the devnet with the
- * clocks aligned, and treasuries are cloned there as they are created.
- * `core` is the test's own @ton/core module. Returns a live report.
+ * `--block-ms 0 --clock <t>`). Every message the test puts into sandbox's
+ * queue (`sendMessage`, opened contracts' sends, treasuries, `sender()`) is
+ * also sent to the devnet; when sandbox runs its queue, the devnet produces a
+ * block at the same time and both sets of transactions are compared.
+ * Treasuries are cloned to the devnet as they are created (sandbox tops their
+ * balance up outside any transaction). `core` is the test's own @ton/core.
+ * Returns a live report.
  */
 function mirror(blockchain, net, { core = require('@ton/core'), log = () => {} } = {}) {
   const report = { steps: 0, transactions: 0, diffs: [] };
@@ -85,26 +100,37 @@ function mirror(blockchain, net, { core = require('@ton/core'), log = () => {} }
     return t;
   };
 
-  const original = blockchain.sendMessage.bind(blockchain);
-  blockchain.sendMessage = async (message, params) => {
-    const cell = message instanceof core.Cell ? message : core.beginCell().store(core.storeMessage(message)).endCell();
+  const queue = blockchain.defaultQueueManager;
+  const pending = [];
+  const originalPush = queue.pushMessage.bind(queue);
+  queue.pushMessage = async (message) => {
+    await originalPush(message);
+    pending.push(message instanceof core.Cell ? message : core.beginCell().store(core.storeMessage(message)).endCell());
+  };
+  const originalRun = queue.runQueue.bind(queue);
+  queue.runQueue = async (params) => {
     const now = blockchain.now ?? Math.floor(Date.now() / 1000);
     blockchain.now = now;
-    await post('setTime', { now });
     let result, error;
-    try { result = await original(cell, params); } catch (e) { error = e; }
-    const sent = await post('sendMessage', { boc: cell.toBoc().toString('base64') });
-    const step = `message #${++report.steps}`;
-    let diffs = [];
-    if (!!error !== !sent.ok) {
-      diffs.push(`${step}: refused by ${error ? 'sandbox' : 'devnet'} only (${error?.message ?? sent.error})`);
-    } else if (!error) {
-      const block = await post('produceBlock', {});
-      const dtxs = block.result.transactions.map((t) => core.loadTransaction(core.Cell.fromBase64(t.data).beginParse()));
-      report.transactions += dtxs.length;
-      diffs = compareTxs(result.transactions, dtxs, step);
+    try { result = await originalRun(params); } catch (e) { error = e; }
+    const messages = pending.splice(0);
+    if (!messages.length) { if (error) throw error; return result; }
+    await post('setTime', { now });
+    const refused = [];
+    for (const cell of messages) {
+      const sent = await post('sendMessage', { boc: cell.toBoc().toString('base64') });
+      if (!sent.ok) refused.push(sent.error);
     }
-    log(`${diffs.length ? 'DIFF' : 'same'}  ${step}${diffs.map((x) => '\n      ' + x).join('')}`);
+    const step = `run #${++report.steps}`;
+    let diffs = [];
+    if (!!error !== (refused.length > 0)) {
+      diffs.push(`${step}: refused by ${error ? 'sandbox' : 'devnet'} only (${error?.message ?? refused[0]})`);
+    }
+    const block = await post('produceBlock', {});
+    const dtxs = block.result.transactions.map((t) => core.loadTransaction(core.Cell.fromBase64(t.data).beginParse()));
+    report.transactions += dtxs.length;
+    if (!error) diffs.push(...compareTxs(sortTxs(result.transactions), sortTxs(dtxs), step));
+    log(`${diffs.length ? 'DIFF' : 'same'}  ${step} (${dtxs.length} txs)${diffs.map((x) => '\n      ' + x).join('')}`);
     report.diffs.push(...diffs);
     if (error) throw error;
     return result;
