@@ -305,7 +305,7 @@ async fn a_worker_withdraws_while_its_backend_is_down_and_comes_back_with_it() {
 }
 
 /// Connects by hand as operator key 1 and returns the socket after `welcome`.
-async fn raw_worker(
+pub async fn raw_worker(
     relayer: &Relayer,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let url = format!(

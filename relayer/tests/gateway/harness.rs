@@ -62,6 +62,21 @@ impl Drop for Relayer {
 
 /// A gateway on a free loopback port; operator keys 1..=3 are allowed providers.
 pub async fn start_relayer(tweak: impl FnOnce(&mut GatewayConfig)) -> Relayer {
+    let balances = Arc::new(TestBalances::default());
+    balances
+        .0
+        .lock()
+        .unwrap()
+        .insert(addr(ACCOUNT), 1_000_000_000_000);
+    balances.0.lock().unwrap().insert(addr(POOR_ACCOUNT), 10);
+    start_relayer_with(balances, tweak).await
+}
+
+/// A gateway reading balances from `balances`.
+pub async fn start_relayer_with(
+    balances: Arc<dyn BalanceSource>,
+    tweak: impl FnOnce(&mut GatewayConfig),
+) -> Relayer {
     let mut config = GatewayConfig::new(RELAYER, DEVNET_GLOBAL_ID);
     config.api_keys = vec![
         ApiKeyEntry {
@@ -84,13 +99,6 @@ pub async fn start_relayer(tweak: impl FnOnce(&mut GatewayConfig)) -> Relayer {
     config.retry_after_secs = 7;
     config.max_body_bytes = 64 << 10;
     tweak(&mut config);
-    let balances = Arc::new(TestBalances::default());
-    balances
-        .0
-        .lock()
-        .unwrap()
-        .insert(addr(ACCOUNT), 1_000_000_000_000);
-    balances.0.lock().unwrap().insert(addr(POOR_ACCOUNT), 10);
     let gateway = Gateway::new(config, balances).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -2,6 +2,7 @@
 //! (spindle_worker::testing), the relayer's HTTP server on loopback, and
 //! worker agents connected to it over real WebSockets.
 
+mod chain_balance;
 mod errors;
 mod failures;
 mod harness;
