@@ -15,6 +15,7 @@ use spindle_sdk::TonAddress;
 use spindle_sdk::toncenter::Toncenter;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Where an account's deposit is read from.
 pub trait BalanceSource: Send + Sync {
@@ -23,30 +24,60 @@ pub trait BalanceSource: Send + Sync {
 }
 
 /// Reads `get_account_state` (`initialized, balance, epoch, withdraw_at, n_paid`)
-/// of the compute_account contract; an undeployed account has nothing.
+/// of the compute_account contract; an account not yet initialised has nothing.
+///
+/// Answers are cached for `ttl`: toncenter keys allow few requests per second,
+/// and a deposit seen a moment late costs nothing (charges are counted here,
+/// not re-read from the chain).
 pub struct ComputeAccountBalances {
-    pub client: Toncenter,
+    client: Toncenter,
+    ttl: Duration,
+    cache: Mutex<HashMap<TonAddress, (Instant, u128)>>,
+}
+
+impl ComputeAccountBalances {
+    pub fn new(client: Toncenter, ttl: Duration) -> Self {
+        Self {
+            client,
+            ttl,
+            cache: Mutex::default(),
+        }
+    }
+
+    async fn read(&self, account: &TonAddress) -> Result<u128, String> {
+        let result = self
+            .client
+            .run_get_method(account, "get_account_state", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let num = |i: usize| {
+            result
+                .stack
+                .get(i)
+                .and_then(|v| v.as_num())
+                .ok_or_else(|| format!("get_account_state: stack entry {i} is not a number"))
+        };
+        if *num(0)? == spindle_sdk::BigInt::from(0) {
+            return Ok(0);
+        }
+        u128::try_from(num(1)?).map_err(|_| "get_account_state: balance out of range".to_owned())
+    }
 }
 
 impl BalanceSource for ComputeAccountBalances {
     fn balance<'a>(&'a self, account: &'a TonAddress) -> BoxFuture<'a, Result<u128, String>> {
         Box::pin(async move {
-            let result = self
-                .client
-                .run_get_method(account, "get_account_state", &[])
-                .await
-                .map_err(|e| e.to_string())?;
-            let num =
-                |i: usize| {
-                    result.stack.get(i).and_then(|v| v.as_num()).ok_or_else(|| {
-                        format!("get_account_state: stack entry {i} is not a number")
-                    })
-                };
-            if *num(0)? == spindle_sdk::BigInt::from(0) {
-                return Ok(0);
+            if let Some((at, balance)) = self.cache.lock().unwrap().get(account) {
+                if at.elapsed() < self.ttl {
+                    return Ok(*balance);
+                }
             }
-            u128::try_from(num(1)?)
-                .map_err(|_| "get_account_state: balance out of range".to_owned())
+            let balance = self.read(account).await?;
+            self.cache
+                .lock()
+                .unwrap()
+                .insert(account.clone(), (Instant::now(), balance));
+            Ok(balance)
         })
     }
 }

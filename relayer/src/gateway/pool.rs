@@ -332,7 +332,11 @@ fn rank(p: &Prices) -> u128 {
 mod tests {
     use super::*;
 
-    const PRICES: Prices = Prices { prompt: 1, cached_prompt: 1, completion: 1 };
+    const PRICES: Prices = Prices {
+        prompt: 1,
+        cached_prompt: 1,
+        completion: 1,
+    };
 
     fn worker(pool: &Arc<Pool>, id: u64, concurrency: u32, prices: Prices) -> Arc<WorkerLink> {
         let (tx, _rx) = mpsc::unbounded_channel();
@@ -344,7 +348,14 @@ mod tests {
             pending: Default::default(),
         });
         pool.add(link.clone());
-        pool.advertise(id, concurrency, vec![ModelOffer { id: "m".into(), prices }]);
+        pool.advertise(
+            id,
+            concurrency,
+            vec![ModelOffer {
+                id: "m".into(),
+                prices,
+            }],
+        );
         link
     }
 
@@ -388,7 +399,11 @@ mod tests {
     #[tokio::test]
     async fn the_cheapest_free_worker_is_chosen_and_capacity_is_returned() {
         let pool = Arc::new(Pool::default());
-        let dear = Prices { prompt: 10, cached_prompt: 10, completion: 10 };
+        let dear = Prices {
+            prompt: 10,
+            cached_prompt: 10,
+            completion: 10,
+        };
         worker(&pool, 1, 1, dear);
         worker(&pool, 2, 1, PRICES);
         let t = Duration::from_millis(50);
@@ -396,14 +411,34 @@ mod tests {
         assert_eq!((a.link.id, a.prices), (2, PRICES));
         let b = pool.acquire(&account(1), "m", &[], t).await.unwrap();
         assert_eq!(b.link.id, 1, "the cheap one is busy");
-        assert_eq!(pool.acquire(&account(1), "m", &[], t).await.err(), Some(NoSlot::Busy));
+        assert_eq!(
+            pool.acquire(&account(1), "m", &[], t).await.err(),
+            Some(NoSlot::Busy)
+        );
         drop(a);
-        assert_eq!(pool.acquire(&account(1), "m", &[], t).await.unwrap().link.id, 2);
-        assert_eq!(pool.acquire(&account(1), "x", &[], t).await.err(), Some(NoSlot::UnknownModel));
-        assert_eq!(pool.acquire(&account(1), "m", &[1, 2], t).await.err(), Some(NoSlot::Unavailable));
+        assert_eq!(
+            pool.acquire(&account(1), "m", &[], t)
+                .await
+                .unwrap()
+                .link
+                .id,
+            2
+        );
+        assert_eq!(
+            pool.acquire(&account(1), "x", &[], t).await.err(),
+            Some(NoSlot::UnknownModel)
+        );
+        assert_eq!(
+            pool.acquire(&account(1), "m", &[1, 2], t).await.err(),
+            Some(NoSlot::Unavailable)
+        );
         pool.advertise(2, 1, Vec::new());
         pool.remove(1);
-        assert_eq!(pool.acquire(&account(1), "m", &[], t).await.err(), Some(NoSlot::Unavailable), "withdrawn and gone");
+        assert_eq!(
+            pool.acquire(&account(1), "m", &[], t).await.err(),
+            Some(NoSlot::Unavailable),
+            "withdrawn and gone"
+        );
         assert!(pool.is_known("m"));
         drop(b);
     }

@@ -18,6 +18,7 @@ use spindle_worker::protocol::{
     ModelOffer, Prices, RelayerMessage, WorkerMessage, result_payload, sign_hex,
 };
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 fn cell(f: impl FnOnce(&mut CellBuilder)) -> ArcCell {
@@ -104,9 +105,8 @@ async fn balances_are_read_from_the_compute_account_on_chain() {
         d.produce_block();
     };
 
-    let balances = ComputeAccountBalances {
-        client: toncenter(),
-    };
+    let balances = ComputeAccountBalances::new(toncenter(), Duration::ZERO);
+    let cached = ComputeAccountBalances::new(toncenter(), Duration::from_secs(3600));
     // The client deploys and initialises its account with 3 TON, then deposits 1 TON more.
     send(
         0,
@@ -116,18 +116,22 @@ async fn balances_are_read_from_the_compute_account_on_chain() {
     );
     let after_init = balances.balance(&account).await.unwrap();
     assert!(after_init > 2 * TON && after_init < 3 * TON, "{after_init}");
+    assert_eq!(cached.balance(&account).await.unwrap(), after_init);
     send(1, InternalMessage::new(account.clone(), TON));
     let funded = balances.balance(&account).await.unwrap();
     assert!(
         funded > after_init + TON * 99 / 100 && funded < after_init + TON,
         "{after_init} → {funded}"
     );
+    assert_eq!(
+        cached.balance(&account).await.unwrap(),
+        after_init,
+        "cached within its ttl"
+    );
 
     // The gateway bills that account: a raw worker serves model "m".
     let relayer = start_relayer_with(
-        Arc::new(ComputeAccountBalances {
-            client: toncenter(),
-        }),
+        Arc::new(ComputeAccountBalances::new(toncenter(), Duration::ZERO)),
         |c| {
             c.api_keys[0].account = spindle_sdk::address::to_raw(&account);
         },
