@@ -41,7 +41,7 @@ pub const GLOBAL_VERSION: u32 = 12;
 const CAPABILITIES: u64 = 0x1ee;
 
 /// Basechain gas prices (param 21). `gas_price` is nanoton per gas × 2^16.
-pub fn basechain_gas_prices() -> GasLimitsPrices {
+pub(crate) fn basechain_gas_prices() -> GasLimitsPrices {
     GasLimitsPrices {
         flat_gas_limit: 100,
         flat_gas_price: 40_000,
@@ -56,7 +56,7 @@ pub fn basechain_gas_prices() -> GasLimitsPrices {
 }
 
 /// Masterchain gas prices (param 20).
-pub fn masterchain_gas_prices() -> GasLimitsPrices {
+pub(crate) fn masterchain_gas_prices() -> GasLimitsPrices {
     GasLimitsPrices {
         flat_gas_limit: 100,
         flat_gas_price: 1_000_000,
@@ -71,7 +71,7 @@ pub fn masterchain_gas_prices() -> GasLimitsPrices {
 }
 
 /// Basechain message forwarding prices (param 25). Bit and cell prices × 2^-16.
-pub fn basechain_fwd_prices() -> MsgForwardPrices {
+pub(crate) fn basechain_fwd_prices() -> MsgForwardPrices {
     MsgForwardPrices {
         lump_price: 400_000,
         bit_price: 26_214_400,
@@ -83,7 +83,7 @@ pub fn basechain_fwd_prices() -> MsgForwardPrices {
 }
 
 /// Masterchain message forwarding prices (param 24).
-pub fn masterchain_fwd_prices() -> MsgForwardPrices {
+pub(crate) fn masterchain_fwd_prices() -> MsgForwardPrices {
     MsgForwardPrices {
         lump_price: 10_000_000,
         bit_price: 655_360_000,
@@ -95,7 +95,7 @@ pub fn masterchain_fwd_prices() -> MsgForwardPrices {
 }
 
 /// Storage prices (param 18), in nanoton per bit / cell per 2^16 seconds.
-pub fn storage_prices() -> StoragePrices {
+pub(crate) fn storage_prices() -> StoragePrices {
     StoragePrices {
         utime_since: 0,
         bit_price_ps: 1,
@@ -106,7 +106,7 @@ pub fn storage_prices() -> StoragePrices {
 }
 
 /// Builds the full blockchain config with the given global id.
-pub fn blockchain_config(global_id: i32) -> anyhow::Result<BlockchainConfig> {
+pub(crate) fn blockchain_config(global_id: i32) -> anyhow::Result<BlockchainConfig> {
     let mut config = BlockchainConfig::new_empty(HashBytes([0x55; 32]));
     let p = &mut config.params;
     p.set_elector_address(&HashBytes([0x33; 32]))?;
@@ -152,7 +152,7 @@ pub fn blockchain_config(global_id: i32) -> anyhow::Result<BlockchainConfig> {
 
 /// The config parsed for the executor. Storage prices start at time 0, so the
 /// parse time does not matter.
-pub fn parsed_config(global_id: i32) -> anyhow::Result<ParsedConfig> {
+pub(crate) fn parsed_config(global_id: i32) -> anyhow::Result<ParsedConfig> {
     Ok(ParsedConfig::parse(blockchain_config(global_id)?, u32::MAX)?)
 }
 
