@@ -67,10 +67,10 @@ impl ComputeAccountBalances {
 impl BalanceSource for ComputeAccountBalances {
     fn balance<'a>(&'a self, account: &'a TonAddress) -> BoxFuture<'a, Result<u128, String>> {
         Box::pin(async move {
-            if let Some((at, balance)) = self.cache.lock().unwrap().get(account) {
-                if at.elapsed() < self.ttl {
-                    return Ok(*balance);
-                }
+            if let Some((at, balance)) = self.cache.lock().unwrap().get(account)
+                && at.elapsed() < self.ttl
+            {
+                return Ok(*balance);
             }
             let balance = self.read(account).await?;
             self.cache

@@ -190,10 +190,10 @@ async fn balances_are_read_from_the_compute_account_on_chain() {
         }
     });
     let id = loop {
-        if let Message::Text(t) = ws.next().await.unwrap().unwrap() {
-            if let RelayerMessage::Request { id, .. } = serde_json::from_str(&t).unwrap() {
-                break id;
-            }
+        if let Message::Text(t) = ws.next().await.unwrap().unwrap()
+            && let RelayerMessage::Request { id, .. } = serde_json::from_str(&t).unwrap()
+        {
+            break id;
         }
     };
     let usage = Usage {
