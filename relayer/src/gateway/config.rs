@@ -36,6 +36,10 @@ pub struct GatewayConfig {
     /// Workers tried for one request when they fail before answering.
     #[serde(default = "d_attempts")]
     pub max_attempts: u32,
+    /// Longest wait for a worker's first answer (a chunk, or the whole
+    /// response) before the request is cancelled there and tried elsewhere.
+    #[serde(default = "d_first_byte")]
+    pub first_byte_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +77,10 @@ fn d_max_tokens() -> u64 {
 fn d_attempts() -> u32 {
     3
 }
+fn d_first_byte() -> u64 {
+    // Long prompts on CPU backends take minutes before the first token.
+    300
+}
 
 impl GatewayConfig {
     /// A config with every optional setting at its default.
@@ -88,6 +96,7 @@ impl GatewayConfig {
             max_body_bytes: d_body(),
             default_max_tokens: d_max_tokens(),
             max_attempts: d_attempts(),
+            first_byte_timeout_secs: d_first_byte(),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! - A worker that fails before anything reached the client (refused, died,
 //!   disconnected) is excluded and the request goes to the next cheapest one,
-//!   up to `max_attempts`.
+//!   up to `max_attempts`; so is one that sends nothing for
+//!   `first_byte_timeout_secs` (it is told to cancel).
 //! - A stream is passed on event by event as the worker relays them; only the
 //!   event carrying `usage` and `data: [DONE]` are held back until the worker's
 //!   signed result has been verified, so the usage the client sees gains
@@ -28,6 +29,7 @@ use spindle_worker::backend::{Endpoint, Usage};
 use spindle_worker::protocol::{RelayerMessage, WorkerMessage};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// A validated client request.
@@ -92,7 +94,18 @@ pub(crate) async fn relay(gw: Arc<Gateway>, call: Call, reservation: Reservation
             id,
             finished: false,
         };
-        match rx.recv().await {
+        let first_byte = Duration::from_secs(gw.config.first_byte_timeout_secs);
+        let Ok(first) = tokio::time::timeout(first_byte, rx.recv()).await else {
+            // `guard` tells the worker to stop on drop.
+            last_failure = format!("no answer within {first_byte:?}");
+            tracing::warn!(
+                worker = slot.link.id,
+                "worker did not answer in time; trying another"
+            );
+            exclude.push(slot.link.id);
+            continue;
+        };
+        match first {
             Some(WorkerMessage::Done {
                 body: Some(body),
                 usage,

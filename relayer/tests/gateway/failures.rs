@@ -440,3 +440,51 @@ async fn a_result_with_a_bad_signature_or_hash_is_refused_and_not_charged() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_worker_that_never_answers_is_cancelled_after_the_first_byte_timeout() {
+    let relayer = start_relayer(|c| c.first_byte_timeout_secs = 1).await;
+    let mut ws = raw_worker(&relayer).await;
+    let offer = WorkerMessage::Advertise {
+        max_concurrency: 1,
+        models: vec![spindle_worker::protocol::ModelOffer {
+            id: "m".into(),
+            prices: PRICES,
+        }],
+    };
+    ws.send(Message::text(serde_json::to_string(&offer).unwrap()))
+        .await
+        .unwrap();
+    wait_models(&relayer, |m| served(m) == ["m"]).await;
+    let started = std::time::Instant::now();
+    let client = tokio::spawn({
+        let url = relayer.url.clone();
+        async move {
+            post(
+                &url,
+                "/v1/chat/completions",
+                Some(KEY),
+                &chat_body("m", "Hi", 4),
+            )
+            .await
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        if let Message::Text(t) = ws.next().await.unwrap().unwrap() {
+            seen.push(serde_json::from_str::<RelayerMessage>(&t).unwrap());
+        }
+    }
+    let (RelayerMessage::Request { id, .. }, RelayerMessage::Cancel { id: cancelled }) =
+        (&seen[0], &seen[1])
+    else {
+        panic!("{seen:?}")
+    };
+    assert_eq!(id, cancelled);
+    let (status, headers, body) = client.await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("urn:spindle:problem:worker-failed"), "{body}");
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(relayer.gateway.accounts.unsettled(&addr(ACCOUNT)), 0);
+}
