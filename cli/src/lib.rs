@@ -1,4 +1,6 @@
 //! The `spindle` command's library: what its subcommands do, reusable by the
 //! end-to-end tests.
 
+pub mod demo;
 pub mod onchain;
+pub mod stake;

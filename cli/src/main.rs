@@ -16,6 +16,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole system on this machine, to on-chain settlement.
+    ///
+    /// Starts a CPU inference server (installing it on first use), a devnet
+    /// with the real contracts, a relayer gateway and a provider's worker;
+    /// a client opens a compute account from its wallet and makes
+    /// OpenAI-compatible requests; 2 of 3 relayers sign a voucher that pays
+    /// the provider on-chain. Ends with a table read back from the chain and
+    /// exits non-zero if any expected settlement is missing.
+    Demo(spindle_cli::demo::DemoArgs),
     /// Start a local TON chain (toncenter v2 API) running the real contracts.
     ///
     /// Prints the API URL and funded test wallets with their keys. Point any TON
@@ -31,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
+        Command::Demo(args) => spindle_cli::demo::run(args).await,
         Command::Devnet(args) => spindle_devnet::run(args).await,
     }
 }

@@ -1,0 +1,351 @@
+//! `spindle demo`: the whole system on one machine, to settlement.
+//!
+//! A devnet (the real compiled contracts on a real TVM, behind the toncenter
+//! API), a provider who stakes, a client who opens a compute account from its
+//! wallet, a relayer gateway, a worker in front of a real CPU inference server
+//! (llama.cpp with SmolLM2-135M), OpenAI-compatible requests metered per
+//! token, and a 2-of-3 relayer voucher that pays the provider on-chain. Every
+//! figure in the final table is read back from the chain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use serde_json::{Value, json};
+use spindle_devnet::{Devnet, DevnetConfig};
+use spindle_relayer::gateway::{ApiKeyEntry, AllowedProvider, ComputeAccountBalances, Gateway, GatewayConfig};
+use spindle_sdk::message::InternalMessage;
+use spindle_sdk::protocol::compute_account::{self as ca, Params, Voucher};
+use spindle_sdk::protocol::relayer_set::{Proof, RelayerSet};
+use spindle_sdk::toncenter::{StackArg, Toncenter, ToncenterConfig};
+use spindle_sdk::{SigningKey, TonAddress, address, boc};
+use spindle_worker::agent::{RelayerEndpoint, WorkerConfig};
+use spindle_worker::protocol::Prices;
+use spindle_worker::testing::{LlamaServer, LlamaServerConfig};
+
+use crate::onchain::{Payer, balance, get_ints};
+use crate::stake;
+
+const TON: u128 = 1_000_000_000;
+const API_KEY: &str = "sk-spindle-demo";
+
+/// Options of `spindle demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// OpenAI-compatible chat requests the client makes.
+    #[arg(long, default_value_t = 3)]
+    pub requests: usize,
+    /// Leave the devnet, gateway and worker running after the summary (Ctrl-C stops them).
+    #[arg(long)]
+    pub keep_running: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Numbered progress lines on stderr, so `--json` output stays clean.
+struct Progress {
+    step: usize,
+    total: usize,
+}
+
+impl Progress {
+    fn step(&mut self, what: &str) {
+        self.step += 1;
+        eprintln!("[{}/{}] {what}", self.step, self.total);
+    }
+    fn detail(&self, what: impl AsRef<str>) {
+        eprintln!("      {}", what.as_ref());
+    }
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let mut p = Progress { step: 0, total: 7 };
+
+    p.step("Starting the CPU inference server (llama.cpp, SmolLM2-135M)");
+    let llama = start_inference(&p).await?;
+    p.detail(format!("llama-server pid {} at {}", llama.pid(), llama.base_url()));
+
+    p.step("Starting the devnet: real contracts, real TVM, toncenter API");
+    let devnet = Devnet::new(DevnetConfig {
+        block_interval: Some(Duration::from_millis(100)),
+        ..DevnetConfig::default()
+    })?;
+    let server = devnet.serve("127.0.0.1:0".parse()?).await?;
+    let mut api_config = ToncenterConfig::new(server.url.clone());
+    api_config.requests_per_second = 10_000.0; // a local chain: no rate limit to respect
+    let api = Toncenter::new(api_config);
+    let global_id = devnet.global_id();
+    let wallets = devnet.wallets();
+    let payer = |i: usize, name: &str| {
+        Payer::new(name, SigningKey::from_bytes(&wallets[i].secret_key), global_id)
+    };
+    let client = payer(0, "client")?;
+    let relayer_wallet = payer(1, "relayer-1")?;
+    let provider = payer(2, "provider")?;
+    p.detail(format!("toncenter API {} (global id {global_id})", server.url));
+
+    let relayer_keys: Vec<SigningKey> = (1..=3u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+    let set = RelayerSet::new(1, 2, relayer_keys.iter().map(|k| k.verifying_key()).collect())?;
+    let hub = devnet.faucet_wallet().address.clone();
+
+    let before = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
+
+    p.step("Provider funds its stake address with 10 TON");
+    let stake = stake::Stake::deploy(&api, &provider, &hub, 10 * TON).await?;
+    p.detail(format!("provider_stake {}", address::to_user_friendly(&stake.address, true, true)));
+
+    p.step("Client opens a compute account with 2 TON from its wallet");
+    let code = spindle_sdk::artifact!("compute_account")?.code;
+    let init = ca::state_init(code, &hub, &client.address, 1)?;
+    let account = init.address(0)?;
+    let params = Params {
+        relayers: set.clone(),
+        settle_fee: TON / 100,
+        grace: 3600,
+        stake_code: stake::code()?,
+        jetton_wallet: None,
+    };
+    client
+        .send(&api, vec![InternalMessage::new(account.clone(), 2 * TON)
+            .with_state_init(init)
+            .with_body(ca::init_body(&params, 0)?)])
+        .await?;
+    let deposit = account_balance(&api, &account).await?;
+    ensure!(deposit > 0, "the compute account did not initialise");
+    p.detail(format!("account {} holds {}", address::to_user_friendly(&account, true, true), ton(deposit)));
+
+    p.step("Relayer gateway and provider worker come up");
+    let relayer_address = relayer_wallet.address.clone();
+    let mut gw = GatewayConfig::new(address::to_raw(&relayer_address), global_id);
+    gw.api_keys = vec![ApiKeyEntry { key: API_KEY.into(), account: address::to_raw(&account) }];
+    let operator = SigningKey::from_bytes(&[42; 32]);
+    gw.providers = vec![AllowedProvider {
+        operator_key: hex::encode(operator.verifying_key().as_bytes()),
+        owner: address::to_raw(&provider.address),
+    }];
+    let balances = Arc::new(ComputeAccountBalances::new(
+        Toncenter::new(ToncenterConfig { requests_per_second: 10_000.0, ..ToncenterConfig::new(server.url.clone()) }),
+        Duration::from_secs(1),
+    ));
+    let gateway = Gateway::new(gw, balances).map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gateway_addr = listener.local_addr()?;
+    let gateway_task = tokio::spawn(gateway.clone().serve(listener));
+    let key_dir = tempdir()?;
+    let key_file = key_dir.join("operator.key");
+    std::fs::write(&key_file, hex::encode(operator.to_bytes()))?;
+    // Demo prices, high enough that a few requests show in the table: 20 TON per
+    // million prompt tokens, 80 TON per million completion tokens.
+    let prices = Prices { prompt: 20 * TON as u64, cached_prompt: 2 * TON as u64, completion: 80 * TON as u64 };
+    let worker_config = WorkerConfig {
+        backend_url: llama.base_url(),
+        operator_key_file: key_file,
+        owner: address::to_raw(&provider.address),
+        max_concurrency: 1,
+        relayers: vec![RelayerEndpoint {
+            url: format!("ws://{gateway_addr}{}", spindle_worker::protocol::CONNECT_PATH),
+            address: Some(address::to_raw(&relayer_address)),
+        }],
+        prices: [(llama.alias().to_owned(), prices)].into(),
+        health_interval_ms: 500,
+        drain_timeout_secs: 5,
+        max_backoff_ms: 2_000,
+    };
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker_task = tokio::spawn(spindle_worker::agent::run_until(worker_config, async {
+        let _ = worker_stopped.await;
+    }));
+    let base = format!("http://{gateway_addr}/v1");
+    wait_for_model(&base, llama.alias()).await?;
+    p.detail(format!("gateway {base} serves {} (per 1M tokens: prompt {}, completion {})",
+        llama.alias(), ton(prices.prompt.into()), ton(prices.completion.into())));
+
+    p.step(&format!("Client makes {} OpenAI-compatible chat requests", args.requests));
+    let http = reqwest::Client::new();
+    let mut spent: u128 = 0;
+    let mut tokens = (0u64, 0u64);
+    let prompts = ["What is TON?", "Name a color.", "Say hello in French.", "Count to three."];
+    for i in 0..args.requests {
+        let prompt = prompts[i % prompts.len()];
+        let r: Value = http
+            .post(format!("{base}/chat/completions"))
+            .bearer_auth(API_KEY)
+            .json(&json!({"model": llama.alias(), "temperature": 0, "max_tokens": 24,
+                "messages": [{"role": "user", "content": prompt}]}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("the gateway refused a chat request")?
+            .json()
+            .await?;
+        let usage = &r["usage"];
+        let cost = usage["cost_nanoton"].as_u64().context("usage.cost_nanoton missing")? as u128;
+        spent += cost;
+        tokens.0 += usage["prompt_tokens"].as_u64().unwrap_or(0);
+        tokens.1 += usage["completion_tokens"].as_u64().unwrap_or(0);
+        let answer = r["choices"][0]["message"]["content"].as_str().unwrap_or("").replace('\n', " ");
+        p.detail(format!("{prompt:?} → {:?} ({} tokens, {cost} nanoTON)",
+            answer.chars().take(60).collect::<String>(), usage["total_tokens"]));
+    }
+
+    p.step("Relayers 1 and 3 sign a cumulative voucher; relayer 1 posts it on-chain");
+    let voucher = Voucher {
+        global_id,
+        account: account.clone(),
+        epoch: 0,
+        provider_owner: provider.address.clone(),
+        cumulative: spent,
+        valid_until: devnet.now() + 600,
+    };
+    let payload = voucher.payload()?;
+    let proof = Proof::sign(set.k, &payload, &[(0, &relayer_keys[0]), (2, &relayer_keys[2])])?;
+    relayer_wallet
+        .send(&api, vec![InternalMessage::new(account.clone(), TON / 10)
+            .with_body(ca::settle_body(&voucher, &proof, 0)?)])
+        .await?;
+    let owner_slice = boc::build(|b| b.store_address(&provider.address).map(|_| ()))?;
+    let paid = get_ints(&api, &account, "get_paid", &[StackArg::Slice(owner_slice.into())]).await?;
+    let paid = paid.first().cloned().flatten().map(|n| u128::try_from(n).unwrap_or(0)).unwrap_or(0);
+    let earned = stake.earnings(&api).await?;
+
+    let after = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
+    let left = account_balance(&api, &account).await?;
+    let summary = json!({
+        "requests": args.requests,
+        "prompt_tokens": tokens.0,
+        "completion_tokens": tokens.1,
+        "charged_nanoton": spent.to_string(),
+        "voucher_paid_nanoton": paid.to_string(),
+        "provider_stake_earnings_nanoton": earned.to_string(),
+        "compute_account": {"deposit": deposit.to_string(), "left": left.to_string()},
+        "wallet_changes_nanoton": {
+            "client": diff(before.0[0], after.0[0]),
+            "relayer-1": diff(before.0[1], after.0[1]),
+            "provider": diff(before.0[2], after.0[2]),
+        },
+        "api": {"toncenter": server.url, "gateway": base},
+    });
+    let ok = paid == spent && earned == spent && spent > 0;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_table(&summary, tokens, spent, paid, earned, deposit, left, &before, &after);
+    }
+
+    if args.keep_running && ok {
+        eprintln!("\nEverything is still running; Ctrl-C stops it.");
+        tokio::signal::ctrl_c().await?;
+    }
+    let _ = stop_worker.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), worker_task).await;
+    gateway_task.abort();
+    drop(llama);
+    let _ = std::fs::remove_dir_all(&key_dir);
+    if !ok {
+        bail!("settlement did not match: charged {spent}, voucher paid {paid}, provider stake credited {earned}");
+    }
+    Ok(())
+}
+
+/// Starts llama-server from `scripts/setup-inference`'s install, running the
+/// set-up first (it builds llama.cpp once per machine) if it is missing.
+async fn start_inference(p: &Progress) -> anyhow::Result<LlamaServer> {
+    if LlamaServerConfig::from_env().is_err() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/setup-inference");
+        p.detail("not installed yet: running scripts/setup-inference (the first build takes ~10 minutes)");
+        let out = tokio::process::Command::new("bash")
+            .arg(script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .await
+            .context("cannot run scripts/setup-inference")?;
+        ensure!(out.status.success(), "scripts/setup-inference failed");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                // SAFETY: single-threaded at this point of start-up; nothing else reads the environment.
+                unsafe { std::env::set_var(k.trim(), v.trim()) };
+            }
+        }
+    }
+    Ok(LlamaServerConfig::from_env()?.start().await?)
+}
+
+async fn wait_for_model(base: &str, model: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{base}/models")).bearer_auth(API_KEY).send().await {
+            if let Ok(v) = r.json::<Value>().await {
+                if v["data"].as_array().is_some_and(|d| d.iter().any(|m| m["id"] == model)) {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the worker did not register {model} with the gateway within 30 s")
+}
+
+async fn account_balance(api: &Toncenter, account: &TonAddress) -> anyhow::Result<u128> {
+    let s = get_ints(api, account, "get_account_state", &[]).await?;
+    Ok(s.get(1).cloned().flatten().map(|n| u128::try_from(n).unwrap_or(0)).unwrap_or(0))
+}
+
+struct Balances(Vec<u128>);
+
+impl Balances {
+    async fn read(api: &Toncenter, who: &[&TonAddress]) -> anyhow::Result<Self> {
+        let mut v = Vec::new();
+        for a in who {
+            v.push(balance(api, a).await?);
+        }
+        Ok(Self(v))
+    }
+}
+
+fn diff(before: u128, after: u128) -> String {
+    (after as i128 - before as i128).to_string()
+}
+
+/// Nanotons as TON with all nine decimals (never rounded).
+pub fn ton(n: u128) -> String {
+    format!("{}.{:09} TON", n / TON, n % TON)
+}
+
+fn signed_ton(before: u128, after: u128) -> String {
+    if after >= before { format!("+{}", ton(after - before)) } else { format!("-{}", ton(before - after)) }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_table(
+    summary: &Value,
+    tokens: (u64, u64),
+    spent: u128,
+    paid: u128,
+    earned: u128,
+    deposit: u128,
+    left: u128,
+    before: &Balances,
+    after: &Balances,
+) {
+    println!("\nSpindle demo: settled on-chain\n");
+    println!("  {:<34} {:>22}", "requests served", summary["requests"]);
+    println!("  {:<34} {:>22}", "tokens (prompt / completion)", format!("{} / {}", tokens.0, tokens.1));
+    println!("  {:<34} {:>22}", "charged by the gateway", ton(spent));
+    println!("  {:<34} {:>22}", "paid by the 2-of-3 voucher", ton(paid));
+    println!("  {:<34} {:>22}", "credited to the provider's stake", ton(earned));
+    println!("  {:<34} {:>22}", "compute account: deposit", ton(deposit));
+    println!("  {:<34} {:>22}", "compute account: left", ton(left));
+    println!("\n  wallet balance changes (including on-chain fees):");
+    for (i, name) in ["client", "relayer-1", "provider"].iter().enumerate() {
+        println!("  {:<34} {:>22}", name, signed_ton(before.0[i], after.0[i]));
+    }
+    println!("\n  toncenter API  {}", summary["api"]["toncenter"].as_str().unwrap_or(""));
+    println!("  OpenAI API     {}", summary["api"]["gateway"].as_str().unwrap_or(""));
+}
+
+fn tempdir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("spindle-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
