@@ -207,7 +207,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let owner_slice = boc::build(|b| b.store_address(&provider.address).map(|_| ()))?;
     let paid = get_ints(&api, &account, "get_paid", &[StackArg::Slice(owner_slice.into())]).await?;
     let paid = paid.first().cloned().flatten().map(|n| u128::try_from(n).unwrap_or(0)).unwrap_or(0);
-    let earned = stake.earnings(&api).await?;
+    let earned = stake.received_from(&api, &account).await?;
 
     let after = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
     let left = account_balance(&api, &account).await?;

@@ -16,7 +16,6 @@ pub fn code() -> anyhow::Result<ArcCell> {
 
 pub struct Stake {
     pub address: TonAddress,
-    start: u128,
 }
 
 impl Stake {
@@ -28,11 +27,20 @@ impl Stake {
         let init = StateInit::new(code()?, data.into());
         let address = init.address(0)?;
         owner.send(api, vec![InternalMessage::new(address.clone(), amount).with_state_init(init)]).await?;
-        let start = crate::onchain::balance(api, &address).await?;
-        Ok(Self { address, start })
+        Ok(Self { address })
     }
 
-    pub async fn earnings(&self, api: &Toncenter) -> anyhow::Result<u128> {
-        Ok(crate::onchain::balance(api, &self.address).await? - self.start)
+    /// What the stake received from `payer` (payout values, before the
+    /// stake's own fees), from its transaction history.
+    pub async fn received_from(&self, api: &Toncenter, payer: &TonAddress) -> anyhow::Result<u128> {
+        let mut sum = 0;
+        for tx in api.get_transactions(&self.address, 100, None).await? {
+            if let Some(m) = tx.in_msg.filter(|m| !m.source.is_empty()) {
+                if spindle_sdk::address::parse_address(&m.source)? == *payer {
+                    sum += m.value;
+                }
+            }
+        }
+        Ok(sum)
     }
 }
