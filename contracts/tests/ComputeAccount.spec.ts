@@ -5,7 +5,7 @@ import '@ton/test-utils';
 import {
     buildCaParams, buildCaps, buildRelayerSet, buildVoucher, CaError, CaOp, CA_GAS, ComputeAccount, signKofN, stakeAddress,
 } from '../wrappers/ComputeAccount';
-import { computeGas, exitCode, gasRecords, loadCode, mockHubCode, mockStakeCode, recordGas, writeGasSnapshot } from './ComputeAccountMocks';
+import { computeGas, exitCode, gasRecords, loadCode, mockHubCode, recordGas, writeGasSnapshot } from './ComputeAccountMocks';
 
 const MIN_RESERVE = toNano('0.01');
 const SETTLE_FEE = toNano('0.002');
@@ -54,7 +54,7 @@ describe('compute_account', () => {
 
     beforeAll(async () => {
         code = loadCode('compute_account');
-        stakeCode = mockStakeCode;
+        stakeCode = loadCode('provider_stake');
         hubCode = await mockHubCode();
         relayers = [];
         for (let i = 0; i < 4; i++) relayers.push(keyPairFromSeed(Buffer.alloc(32, i + 1)));
@@ -62,10 +62,15 @@ describe('compute_account', () => {
 
     const secrets = () => relayers.map((r) => r.secretKey);
 
-    async function deployStake(owner: Address) {
-        const data = beginCell().storeAddress(hub.address).storeAddress(owner).endCell();
-        const addr = stakeAddress(stakeCode, hub.address, owner);
-        await stranger.send({ to: addr, value: toNano('0.05'), init: { code: stakeCode, data } });
+    // the real provider_stake, deployed and initialised by its owner (direct deploy, stake_init)
+    async function deployStake(owner: SandboxContract<TreasuryContract>) {
+        const data = beginCell().storeAddress(hub.address).storeAddress(owner.address).endCell();
+        const addr = stakeAddress(stakeCode, hub.address, owner.address);
+        const cfg = beginCell().storeUint(0, 256).storeUint(0, 16).storeAddress(hub.address).storeUint(100, 16)
+            .storeCoins(toNano('0.01')).storeUint(3600, 32).storeCoins(toNano('0.5')).endCell();
+        const r = await owner.send({ to: addr, value: toNano('1'), init: { code: stakeCode, data },
+            body: beginCell().storeUint(0x53540001, 32).storeUint(0, 64).storeUint(1n, 256).storeRef(cfg).endCell() });
+        expect(r.transactions).toHaveTransaction({ to: addr, success: true });
         return addr;
     }
 
@@ -87,7 +92,7 @@ describe('compute_account', () => {
         const r = await account.sendInit(client.getSender(), toNano('10'), params());
         expect(r.transactions).toHaveTransaction({ to: account.address, deploy: true, success: true });
         checkBudget('compute_account.init', r.transactions.find((t) => t.inMessage?.info.dest?.toString() === account.address.toString())!);
-        await deployStake(owners[0].address);
+        await deployStake(owners[0]);
     });
 
     function voucher(cumulative: bigint, o: Partial<{ owner: Address; epoch: number; validUntil: number; account: Address; globalId: number; tag: number }> = {}) {
@@ -190,12 +195,17 @@ describe('compute_account', () => {
         expect(surplus).toBeLessThan(toNano('0.0001'));
         expect(r.transactions).toHaveTransaction({ from: account.address, to: stake, success: true });
         expect(r.transactions).toHaveTransaction({ from: account.address, to: poster.address, op: CaOp.settleExcess });
-        // fees of the whole chain (account + stake + poster's receipt), excluding the poster's own wallet tx
-        const total = r.transactions.filter((t) => t !== r.transactions[0]).reduce((a, t) => a + t.totalFees.coins, 0n)
-            + tx.outMessages.values().reduce((a, m) => a + ((m.info as any).forwardFee as bigint), 0n);
+        // fees of the chain the poster's message starts (its own wallet's transaction excluded):
+        // the account's side = the account's transaction, its two forward fees and the poster's receipt;
+        // the whole chain adds provider_stake's payout handler
+        const stakeTx = r.transactions.find((t) => t.inMessage?.info.dest instanceof Address && (t.inMessage.info.dest as Address).equals(stake))!;
+        const fwd = tx.outMessages.values().reduce((a, m) => a + ((m.info as any).forwardFee as bigint), 0n);
+        const receipt = r.transactions.find((t) => t.inMessage?.info.dest instanceof Address && (t.inMessage.info.dest as Address).equals(poster.address) && t !== r.transactions[0])!;
+        const accountSide = tx.totalFees.coins + fwd + receipt.totalFees.coins;
         checkBudget('compute_account.settle_voucher_2of3', tx);
-        recordGas('compute_account.settle_voucher_2of3', tx, total);
-        expect(total).toBeLessThanOrEqual(toNano('0.006'));
+        recordGas('compute_account.settle_voucher_2of3', tx, accountSide);
+        recordGas('compute_account.settle_voucher_2of3_whole_chain', stakeTx, accountSide + stakeTx.totalFees.coins);
+        expect(accountSide).toBeLessThanOrEqual(toNano('0.006'));
 
         // a higher cumulative pays only the delta
         const r2 = await settle(voucher(toNano('1.5')), [1, 2]);

@@ -1,14 +1,10 @@
-// Test doubles and helpers for the compute_account tests, so that they do not depend on
-// hub.fc / provider_stake.fc behaviour (the property test uses the real ones when built).
-//  - mockStakeCode: an empty code cell; any message succeeds (a deployed stake that accepts payouts).
+// Test doubles and helpers for the compute_account tests.
 //  - mockHubCode: answers get_relayer_set (0x4341000b query_id) with relayer_set (0x4341000c
 //    query_id ^RelayerSet) from its data, mode 64; op 1 ^RelayerSet replaces the set (test-only governance).
 import fs from 'fs';
 import path from 'path';
-import { beginCell, Cell, Transaction } from '@ton/core';
+import { Cell, Transaction } from '@ton/core';
 import { compileFunc } from '@ton-community/func-js';
-
-export const mockStakeCode: Cell = beginCell().endCell();
 
 const MOCK_HUB = `
 () set_data(cell c) impure asm "c4 POP";
