@@ -9,6 +9,8 @@
 // the hub is a stand-in that serves relayer sets (hub.fc is not built yet).
 //
 //   PROPERTY_SEED=123 PROPERTY_STEPS=5000 npx jest tests/Property.spec.ts
+import fs from 'fs';
+import path from 'path';
 import { Blockchain, SandboxContract, TreasuryContract, SendMessageResult } from '@ton/sandbox';
 import { Address, beginCell, Cell, contractAddress, toNano, Transaction } from '@ton/core';
 import { keyPairFromSeed, KeyPair, sign } from '@ton/crypto';
@@ -101,7 +103,10 @@ describe('property: random operations conserve money and never reach a forbidden
         collect(await gov.send({ to: hub, value: toNano('1'), init: { code: hubCode, data: hubData } }));
         // provider_stake: owners 0 and 1 deploy theirs directly (stake_init); owner 2 never does,
         // so payouts to it bounce back to the paying account
-        const STAKE_OWNER_OP_GAS = 7000, STAKE_PAYOUT_GAS = 3000; // provider_stake.fc budgets
+        // provider_stake.fc's own gas budgets, read from its source so the model follows it
+        const stakeSrc = fs.readFileSync(path.join(__dirname, '..', 'func', 'provider_stake.fc'), 'utf8');
+        const budget = (name: string) => Number(stakeSrc.match(new RegExp(`const int ps::${name} = (\\d+);`))![1]);
+        const STAKE_OWNER_OP_GAS = budget('gas_owner_op'), STAKE_PAYOUT_GAS = budget('gas_payout');
         const stakeModel = new Map<string, { stake: bigint; earned: bigint }>();
         const stakeCfg = beginCell().storeUint(0, 256).storeUint(0, 16).storeAddress(gov.address).storeUint(100, 16)
             .storeCoins(toNano('0.01')).storeUint(3600, 32).storeCoins(toNano('0.5')).endCell();
