@@ -137,3 +137,41 @@ export function opBody(op: number, queryId = 0n): Cell {
 export function setOperatorBody(key: Buffer, queryId = 0n): Cell {
     return beginCell().storeUint(Op.stakeSetOperator, 32).storeUint(queryId, 64).storeBuffer(key, 32).endCell();
 }
+
+// ---------------------------------------------------------------- hub
+export const HubOp = {
+    createJob: 0x48420001, deployStake: 0x48420002, createAccount: 0x48420003, proposeParams: 0x48420004, setPaused: 0x48420005,
+    getRelayerSet: 0x4341000b, relayerSet: 0x4341000c,
+} as const;
+export type HubParams = {
+    feeBps: number; minStake: bigint; unbondPeriod: number; slashMultPct: number; finderFee: bigint; settleFee: bigint;
+    minJob: bigint; minDeadline: number; maxDeadline: number; grace: number; window: number; accountGrace: number; delay: number;
+    relayers: Cell; treasury: Address; jettonWallet?: Address | null;
+};
+export function hubParams(p: HubParams): Cell {
+    return beginCell().storeUint(p.feeBps, 16).storeCoins(p.minStake).storeUint(p.unbondPeriod, 32).storeUint(p.slashMultPct, 16)
+        .storeCoins(p.finderFee).storeCoins(p.settleFee).storeCoins(p.minJob).storeUint(p.minDeadline, 32).storeUint(p.maxDeadline, 32)
+        .storeUint(p.grace, 32).storeUint(p.window, 32).storeUint(p.accountGrace, 32).storeUint(p.delay, 32)
+        .storeRef(p.relayers).storeRef(beginCell().storeAddress(p.treasury).storeAddress(p.jettonWallet ?? null).endCell()).endCell();
+}
+/** Hub initial data: governance paused:uint1 params:^Params pending:(Maybe ^Pending) codes:^(escrow stake account). */
+export function hubData(governance: Address, params: Cell, codes: { escrow: Cell; stake: Cell; account: Cell }): Cell {
+    return beginCell().storeAddress(governance).storeUint(0, 1).storeRef(params).storeMaybeRef(null)
+        .storeRef(beginCell().storeRef(codes.escrow).storeRef(codes.stake).storeRef(codes.account).endCell()).endCell();
+}
+export function hubCreateJobBody(nonce: bigint, amount: bigint, deadline: number, specHash: bigint, queryId = 0n): Cell {
+    return beginCell().storeUint(HubOp.createJob, 32).storeUint(queryId, 64).storeUint(nonce, 64).storeCoins(amount)
+        .storeUint(deadline, 32).storeUint(specHash, 256).endCell();
+}
+export function hubDeployStakeBody(opKey: Buffer, queryId = 0n): Cell {
+    return beginCell().storeUint(HubOp.deployStake, 32).storeUint(queryId, 64).storeBuffer(opKey, 32).endCell();
+}
+export function hubCreateAccountBody(nonce: bigint, caps: Cell | null = null, queryId = 0n): Cell {
+    return beginCell().storeUint(HubOp.createAccount, 32).storeUint(queryId, 64).storeUint(nonce, 64).storeMaybeRef(caps).endCell();
+}
+export function hubProposeBody(params: Cell, queryId = 0n): Cell {
+    return beginCell().storeUint(HubOp.proposeParams, 32).storeUint(queryId, 64).storeRef(params).endCell();
+}
+export function hubSetPausedBody(paused: boolean, queryId = 0n): Cell {
+    return beginCell().storeUint(HubOp.setPaused, 32).storeUint(queryId, 64).storeUint(paused ? 1 : 0, 1).endCell();
+}
