@@ -4,11 +4,13 @@
 
 use spindle_cli::onchain::{Payer, balance, get_ints};
 use spindle_e2e::Net;
-use spindle_sdk::message::{InternalMessage, StateInit};
+use spindle_cli::stake::Stake;
+use spindle_sdk::message::InternalMessage;
+use spindle_sdk::protocol::provider_stake::StakeConfig;
 use spindle_sdk::protocol::compute_account::{self as ca, Params, Voucher};
 use spindle_sdk::protocol::relayer_set::{Proof, RelayerSet};
 use spindle_sdk::toncenter::{StackArg, Toncenter};
-use spindle_sdk::{ArcCell, BigInt, Cell, SigningKey, TonAddress, boc};
+use spindle_sdk::{BigInt, SigningKey, TonAddress, boc};
 
 const TON: u128 = 1_000_000_000;
 
@@ -16,12 +18,6 @@ fn relayer_keys() -> Vec<SigningKey> {
     (1..=3u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect()
 }
 
-/// Stands in for the provider's stake contract on the receiving end of
-/// payouts: code that accepts any message, at the address the account
-/// derives from (hub, owner). The account only needs the code's hash.
-fn receiver_code() -> ArcCell {
-    std::sync::Arc::new(Cell::default())
-}
 
 fn int(v: &Option<BigInt>) -> i128 {
     v.as_ref().map(|n| i128::try_from(n).expect("fits i128")).expect("an integer")
@@ -64,8 +60,8 @@ async fn paid(f: &Fixture) -> anyhow::Result<i128> {
     Ok(int(&r[0]))
 }
 
-/// Deploys an account for wallet 0 (direct deploy, rule 6) with 5 TON and a
-/// receiver at the provider's stake address.
+/// Deploys an account for wallet 0 and a provider_stake for wallet 2, each
+/// directly from its owner's wallet (rule 6).
 async fn setup() -> anyhow::Result<Fixture> {
     let net = Net::start().await?;
     let client = net.payer(0, "client")?;
@@ -81,23 +77,25 @@ async fn setup() -> anyhow::Result<Fixture> {
         relayers: set.clone(),
         settle_fee: TON / 100,
         grace: 3600,
-        stake_code: receiver_code(),
+        stake_code: spindle_cli::stake::code()?,
         jetton_wallet: None,
     };
-    let stake_data = boc::build(|b| {
-        b.store_address(&hub)?.store_address(&owner)?;
-        Ok(())
-    })?;
-    let stake_init = StateInit::new(receiver_code(), stake_data.into());
-    let stake = stake_init.address(0)?;
     client
-        .send(&net.api, vec![
-            InternalMessage::new(account.clone(), 5 * TON)
-                .with_state_init(init)
-                .with_body(ca::init_body(&params, 1)?),
-            InternalMessage::new(stake.clone(), TON / 10).with_state_init(stake_init),
-        ])
+        .send(&net.api, vec![InternalMessage::new(account.clone(), 5 * TON)
+            .with_state_init(init)
+            .with_body(ca::init_body(&params, 1)?)])
         .await?;
+    let provider = net.payer(2, "provider")?;
+    let config = StakeConfig {
+        escrow_code: spindle_sdk::artifact!("job_escrow")?.code,
+        treasury: hub.clone(),
+        slash_mult_pct: 200,
+        finder_fee: TON / 20,
+        unbond_period: 86_400,
+        min_stake: TON,
+    };
+    let operator = SigningKey::from_bytes(&[42; 32]).verifying_key();
+    let stake = Stake::deploy(&net.api, &provider, &hub, &operator, &config, 2 * TON).await?.address;
     Ok(Fixture { net, client, poster, owner, account, stake, set, keys })
 }
 
@@ -178,5 +176,10 @@ async fn vouchers_pay_each_delta_once_and_the_client_withdraws_the_rest() -> any
     // A voucher of the old epoch never pays again (rule 5).
     post(&f, &voucher(&f, 0, 4 * TON), &[0, 1]).await?;
     assert_eq!(received(&f).await?, 3 * TON / 2);
+
+    // The provider's stake credited both payouts to its owner, less its receive gas each.
+    let stake = spindle_cli::stake::Stake { address: f.stake.clone() }.state(api).await?;
+    let ps_earned = spindle_sdk::protocol::provider_stake::earned_from_payout;
+    assert_eq!(stake.earned, ps_earned(TON) + ps_earned(TON / 2));
     Ok(())
 }

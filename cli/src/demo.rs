@@ -16,6 +16,7 @@ use spindle_devnet::{Devnet, DevnetConfig};
 use spindle_relayer::gateway::{ApiKeyEntry, AllowedProvider, ComputeAccountBalances, Gateway, GatewayConfig};
 use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::compute_account::{self as ca, Params, Voucher};
+use spindle_sdk::protocol::provider_stake::{self as ps, StakeConfig};
 use spindle_sdk::protocol::relayer_set::{Proof, RelayerSet};
 use spindle_sdk::toncenter::{StackArg, Toncenter, ToncenterConfig};
 use spindle_sdk::{SigningKey, TonAddress, address, boc};
@@ -91,9 +92,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let before = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
 
-    p.step("Provider funds its stake address with 10 TON");
-    let stake = stake::Stake::deploy(&api, &provider, &hub, 10 * TON).await?;
-    p.detail(format!("provider_stake {}", address::to_user_friendly(&stake.address, true, true)));
+    p.step("Provider stakes 10 TON");
+    let operator = SigningKey::from_bytes(&[42; 32]);
+    let stake_config = StakeConfig {
+        escrow_code: spindle_sdk::artifact!("job_escrow")?.code,
+        treasury: hub.clone(),
+        slash_mult_pct: 200,
+        finder_fee: TON / 20,
+        unbond_period: 7 * 24 * 3600,
+        min_stake: 5 * TON,
+    };
+    let stake = stake::Stake::deploy(&api, &provider, &hub, &operator.verifying_key(), &stake_config, 10 * TON).await?;
+    let staked = stake.state(&api).await?.stake;
+    ensure!(staked > 0, "the provider's stake did not initialise");
+    p.detail(format!("provider_stake {} holds {} at stake", address::to_user_friendly(&stake.address, true, true), ton(staked)));
 
     p.step("Client opens a compute account with 2 TON from its wallet");
     let code = spindle_sdk::artifact!("compute_account")?.code;
@@ -119,7 +131,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let relayer_address = relayer_wallet.address.clone();
     let mut gw = GatewayConfig::new(address::to_raw(&relayer_address), global_id);
     gw.api_keys = vec![ApiKeyEntry { key: API_KEY.into(), account: address::to_raw(&account) }];
-    let operator = SigningKey::from_bytes(&[42; 32]);
     gw.providers = vec![AllowedProvider {
         operator_key: hex::encode(operator.verifying_key().as_bytes()),
         owner: address::to_raw(&provider.address),
@@ -135,9 +146,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let key_dir = tempdir()?;
     let key_file = key_dir.join("operator.key");
     std::fs::write(&key_file, hex::encode(operator.to_bytes()))?;
-    // Demo prices, high enough that a few requests show in the table: 20 TON per
-    // million prompt tokens, 80 TON per million completion tokens.
-    let prices = Prices { prompt: 20 * TON as u64, cached_prompt: 2 * TON as u64, completion: 80 * TON as u64 };
+    // Demo prices, high enough that a few requests are worth settling on-chain:
+    // 200 TON per million prompt tokens, 800 TON per million completion tokens.
+    let prices = Prices { prompt: 200 * TON as u64, cached_prompt: 20 * TON as u64, completion: 800 * TON as u64 };
     let worker_config = WorkerConfig {
         backend_url: llama.base_url(),
         operator_key_file: key_file,
@@ -207,7 +218,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let owner_slice = boc::build(|b| b.store_address(&provider.address).map(|_| ()))?;
     let paid = get_ints(&api, &account, "get_paid", &[StackArg::Slice(owner_slice.into())]).await?;
     let paid = paid.first().cloned().flatten().map(|n| u128::try_from(n).unwrap_or(0)).unwrap_or(0);
-    let earned = stake.received_from(&api, &account).await?;
+    let earned = stake.state(&api).await?.earned;
 
     let after = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
     let left = account_balance(&api, &account).await?;
@@ -226,7 +237,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         },
         "api": {"toncenter": server.url, "gateway": base},
     });
-    let ok = paid == spent && earned == spent && spent > 0;
+    // The stake keeps its receive gas out of each payout (protocol: the
+    // receiver pays for its own handler), so the owner earns paid − that gas.
+    let ok = spent > 0 && paid == spent && earned == ps::earned_from_payout(paid);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -243,7 +256,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     drop(llama);
     let _ = std::fs::remove_dir_all(&key_dir);
     if !ok {
-        bail!("settlement did not match: charged {spent}, voucher paid {paid}, provider stake credited {earned}");
+        bail!("settlement did not match: charged {spent}, voucher paid {paid}, provider stake earned {earned} (expected {})",
+            ps::earned_from_payout(paid));
     }
     Ok(())
 }
@@ -329,11 +343,12 @@ fn print_table(
     after: &Balances,
 ) {
     println!("\nSpindle demo: settled on-chain\n");
-    println!("  {:<34} {:>22}", "requests served", summary["requests"]);
+    println!("  {:<34} {:>22}", "requests served", summary["requests"].to_string());
     println!("  {:<34} {:>22}", "tokens (prompt / completion)", format!("{} / {}", tokens.0, tokens.1));
     println!("  {:<34} {:>22}", "charged by the gateway", ton(spent));
     println!("  {:<34} {:>22}", "paid by the 2-of-3 voucher", ton(paid));
-    println!("  {:<34} {:>22}", "credited to the provider's stake", ton(earned));
+    println!("  {:<34} {:>22}", "earned by the provider's stake", ton(earned));
+    println!("  {:<34} {:>22}", "stake's receive gas, kept from payout", ton(paid - earned.min(paid)));
     println!("  {:<34} {:>22}", "compute account: deposit", ton(deposit));
     println!("  {:<34} {:>22}", "compute account: left", ton(left));
     println!("\n  wallet balance changes (including on-chain fees):");
