@@ -5,8 +5,9 @@
 // the spec exactly (balance, epoch, withdrawal time, per-provider totals, stake and
 // earnings, exit code of every refused message), and no state the spec forbids is
 // reachable (overpaying a provider, paying twice, paying an old epoch, an account
-// below its reserve). Contracts: compute_account and provider_stake (real code);
-// the hub is a stand-in that serves relayer sets (hub.fc is not built yet).
+// below its reserve, a job settled twice). Contracts: compute_account,
+// provider_stake and job_escrow (real code); the hub is a stand-in that serves
+// relayer sets.
 //
 //   PROPERTY_SEED=123 PROPERTY_STEPS=5000 npx jest tests/Property.spec.ts
 import fs from 'fs';
@@ -18,6 +19,7 @@ import {
     buildCaParams, buildCaps, buildRelayerSet, buildVoucher, CaError, CA_GAS, ComputeAccount, parseCaStorage, signKofN, stakeAddress,
 } from '../wrappers/ComputeAccount';
 import { exitCode, loadCode, mockHubCode } from './ComputeAccountMocks';
+import { completeBody, completePayload, escrowAddress, escrowCfg, escrowCreateBody, expireBody, signKofN as signJob } from '../wrappers/Spindle';
 import '@ton/test-utils';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -142,6 +144,18 @@ describe('property: random operations conserve money and never reach a forbidden
             const d = await c.getAccountData();
             accounts.push({ c, client, balance: d.balance, epoch: 0, withdrawAt: 0, paid: new Map(), signed: new Map(), history: [], caps: null, relayerVersion: 1 });
         }
+        // job escrows, created directly by the clients (rule 6)
+        const escrowCode = loadCode('job_escrow');
+        const jobCfg = escrowCfg({ settleFee: toNano('0.003'), feeBps: 100, grace: 60, window: 600, stakeCode, treasury: gov.address, relayers: set1 });
+        type Job = { addr: Address; nonce: bigint; client: SandboxContract<TreasuryContract>; amount: bigint; deadline: number; state: number };
+        const jobs: Job[] = [];
+        let jobNonce = 1000n;
+        const jobState = async (j: Job) => {
+            const st = (await bc.getContract(j.addr)).accountState;
+            if (st?.type !== 'active') return -1;
+            const d = st.state.data!.beginParse();
+            return d.remainingRefs === 0 ? -1 : d.loadUint(2);
+        };
         const initial = (await totalHeld()) + fees;
 
         const accTx = (r: SendMessageResult, a: Address) =>
@@ -253,10 +267,10 @@ describe('property: random operations conserve money and never reach a forbidden
                     expect((await bc.getContract(a.c.address)).balance).toBe(RESERVE);
                 }
                 log.push(`${step} withdraw -> ${want}`); note(`withdraw -> ${want}`);
-            } else if (roll < 0.86) {
+            } else if (roll < 0.84) {
                 bc.now = bc.now! + Math.floor(rnd() * GRACE);
                 log.push(`${step} time +`);
-            } else if (roll < 0.9) {
+            } else if (roll < 0.87) {
                 // governance replaces relayer 2 (the hub's version only rises); anyone pulls it
                 if (hubVersion === 1 && chance(0.3)) {
                     collect(await gov.send({ to: hub, value: toNano('0.05'), body: beginCell().storeUint(1, 32).storeRef(set2).endCell() }));
@@ -270,7 +284,7 @@ describe('property: random operations conserve money and never reach a forbidden
                 a.balance += back - gasFee(CA_GAS.setRelayers);
                 a.relayerVersion = hubVersion;
                 log.push(`${step} refresh -> v${hubVersion}`); note(`refresh -> v${hubVersion}`);
-            } else if (roll < 0.94) {
+            } else if (roll < 0.9) {
                 const who = chance(0.8) ? a.client : stranger;
                 const rule = chance(0.3) ? null : { perVoucher: toNano((rnd() * 2).toFixed(2)), perPeriod: toNano((rnd() * 3).toFixed(2)), period: 3600 };
                 const r = collect(await a.c.sendSetCaps(who.getSender(), toNano('0.05'), rule && buildCaps(rule)));
@@ -285,7 +299,7 @@ describe('property: random operations conserve money and never reach a forbidden
                     a.balance += toNano('0.05') - gasFee(CA_GAS.setCaps);
                 }
                 log.push(`${step} caps -> ${want}`); note(`caps -> ${want}`);
-            } else if (roll < 0.97) {
+            } else if (roll < 0.93) {
                 // provider_stake: the owner (or a stranger, refused) collects the earnings; anyone tops up
                 const o = pick(owners.slice(0, 2));
                 const sm = stakeModel.get(o.address.toString())!;
@@ -306,6 +320,58 @@ describe('property: random operations conserve money and never reach a forbidden
                     expect({ step, exit: exitOf(accTx(r, stakeOf(o.address))) }).toEqual({ step, exit: 0 });
                     sm.stake += value - gasFee(STAKE_OWNER_OP_GAS);
                     log.push(`${step} stake_top_up`); note('stake_top_up -> 0');
+                }
+            } else if (roll < 0.985) {
+                // job_escrow: create, complete (k-of-n) or expire; a job settles at most once
+                const jr = rnd();
+                if (jr < 0.4 || jobs.length === 0) {
+                    const client = pick(clients);
+                    const nonce = jobNonce++;
+                    const amount = toNano((0.2 + rnd() * 2).toFixed(3));
+                    const deadline = bc.now! + 60 + Math.floor(rnd() * 1200);
+                    const addr = escrowAddress(escrowCode, hub, client.address, nonce);
+                    track(addr);
+                    const r = collect(await client.send({ to: addr, value: amount + toNano('0.013'), init: { code: escrowCode, data: beginCell().storeAddress(hub).storeAddress(client.address).storeUint(nonce, 64).endCell() },
+                        body: escrowCreateBody(amount, deadline, 0xabcn, jobCfg) }));
+                    expect({ step, exit: exitOf(accTx(r, addr)) }).toEqual({ step, exit: 0 });
+                    jobs.push({ addr, nonce, client, amount, deadline, state: 0 });
+                    log.push(`${step} job_create ${amount}`); note('job_create -> 0');
+                } else {
+                    const j = chance(0.6) ? jobs[jobs.length - 1] : pick(jobs);
+                    if (jr < 0.75) {
+                        const provider = pick(owners).address;
+                        const pay = chance(0.85) ? (j.amount * BigInt(Math.floor(rnd() * 100))) / 100n : j.amount + 1n;
+                        const payload = completePayload(-239, j.addr, j.nonce, provider, pay, 0x77n);
+                        const { signers, sigs } = signJob(payload, relayers.map((k) => k.secretKey), [0, 2]);
+                        const r = collect(await pick(posters).send({ to: j.addr, value: toNano('0.05'), body: completeBody(provider, pay, 0x77n, signers, sigs) }));
+                        const exit = exitOf(accTx(r, j.addr));
+                        if (j.state !== 0) expect({ step, exit }).toEqual({ step, exit: 130 });            // job_not_open: never twice
+                        else if (bc.now! > j.deadline + 60) expect({ step, exit }).toEqual({ step, exit: 131 }); // too late
+                        else if (pay > j.amount) expect({ step, exit }).toEqual({ step, exit: 133 });        // more than escrowed
+                        else expect({ step, exit }).toEqual({ step, exit: 0 });
+                        if (exit === 0) {
+                            j.state = 1;
+                            // the provider's stake credits what arrived, minus its payout gas
+                            const stake = stakeOf(provider);
+                            const st = r.transactions.find((t) => t.inMessage?.info.type === 'internal' && (t.inMessage.info.dest as Address).equals(stake) && !t.inMessage.info.bounced);
+                            const sm = stakeModel.get(provider.toString());
+                            if (st && sm && exitOf(st) === 0) {
+                                const v = (st.inMessage!.info as any).value.coins as bigint;
+                                expect(v).toBeLessThanOrEqual(pay);
+                                const fee = gasFee(STAKE_PAYOUT_GAS);
+                                sm.earned += v > fee ? v - fee : 0n;
+                            }
+                        }
+                        log.push(`${step} job_complete ${pay} -> ${exit}`); note(`job_complete -> ${exit}`);
+                    } else {
+                        const r = collect(await pick([stranger, ...posters]).send({ to: j.addr, value: toNano('0.05'), body: expireBody() }));
+                        const exit = exitOf(accTx(r, j.addr));
+                        if (bc.now! <= j.deadline + 60) expect({ step, exit }).toEqual({ step, exit: 132 });  // too early
+                        else if (j.state !== 0) expect({ step, exit }).toEqual({ step, exit: 130 });        // never twice
+                        else expect({ step, exit }).toEqual({ step, exit: 0 });
+                        if (exit === 0) j.state = 2;
+                        log.push(`${step} job_expire -> ${exit}`); note(`job_expire -> ${exit}`);
+                    }
                 }
             } else {
                 // a stranger's bogus op, or a forged relayer-set message
@@ -337,6 +403,10 @@ describe('property: random operations conserve money and never reach a forbidden
                     expect(paid <= (a.signed.get(o.address.toString()) ?? 0n)).toBe(true);
                 }
                 expect(d.nPaid).toBeLessThanOrEqual(32);
+            }
+            for (const j of jobs) {
+                // 6. each escrow is in the state the model says (open / completed / expired), settled once
+                expect({ step, job: j.nonce, state: await jobState(j) }).toEqual({ step, job: j.nonce, state: j.state });
             }
             for (const o of owners.slice(0, 2)) {
                 // 5. each provider_stake holds exactly the modelled stake and earnings
