@@ -306,6 +306,41 @@ describe('job_escrow + provider_stake', () => {
         expect(r.transactions).toHaveTransaction({ from: stake, to: j2.addr, success: false, exitCode: Err.tooLate });
     });
 
+    it('money is conserved across create, complete, expire + slash: balance changes + fees sum to zero', async () => {
+        const { addr: stake } = await deployStake(owner, operator);
+        const all = () => [hub, client, poster, treasury, owner, owner2, finder, stranger].map((c) => c.address);
+        const balances = async (extra: Address[]) => {
+            const m = new Map<string, bigint>();
+            for (const a of [...all(), ...extra]) m.set(a.toString(), (await bc.getContract(a)).balance);
+            return m;
+        };
+        const check = async (extra: Address[], run: () => Promise<SendMessageResult[]>) => {
+            const before = await balances(extra);
+            const rs = await run();
+            const after = await balances(extra);
+            let delta = 0n;
+            for (const [k, v] of after) delta += v - before.get(k)!;
+            // fees: every transaction's total fees + the forward fee part still in transit
+            // in each internal message (validators collect it; it is in no transaction's totalFees)
+            let fees = rs.reduce((a, r) => a + feesOf(r), 0n);
+            for (const r of rs) for (const tx of r.transactions) for (const m of tx.outMessages.values()) if (m.info.type === 'internal') fees += m.info.forwardFee;
+            expect(delta + fees).toBe(0n);
+        };
+        const j1 = escrowAddress(escrowCode, hub.address, client.address, nonce + 1n);
+        const j2 = escrowAddress(escrowCode, hub.address, client.address, nonce + 2n);
+        let a: { addr: Address; nonce: bigint; deadline: number }, b: { addr: Address; nonce: bigint; deadline: number };
+        await check([stake, j1, j2], async () => {
+            const x = await createJob(toNano('1'));
+            const y = await createJob(toNano('2'));
+            a = x; b = y;
+            const c = await poster.send({ to: x.addr, value: toNano('0.02'), body: complete(x, owner.address, toNano('0.7')) });
+            return [x.r, y.r, c];
+        });
+        bc.now = b!.deadline + GRACE + 1;
+        await check([stake, j1, j2], async () => [await finder.send({ to: b!.addr, value: expireValue, body: expireBody(evidence(b!, owner.address)) })]);
+        void a!;
+    });
+
     // ------------------------------------------------------------------ adversarial: signatures
     it('replays, forged and removed-relayer signatures, fewer than k, duplicate signer', async () => {
         await deployStake(owner, operator);
@@ -377,12 +412,15 @@ describe('job_escrow + provider_stake', () => {
         expect(r.transactions).not.toHaveTransaction({ to: stake });
         expect(r.transactions).toHaveTransaction({ from: stakeAddress(stakeCode, stranger.address, owner.address), to: other.addr, inMessageBounced: true });
         // slash sent by someone who is not an escrow
+        const stakeBefore = (await stakeState(stake)).stake;
         const fake = beginCell().storeUint(Op.stakeSlash, 32).storeUint(0, 64)
             .storeAddress(client.address).storeUint(a.nonce, 64).storeCoins(toNano('1')).storeAddress(stranger.address)
             .storeRef(beginCell().storeBuffer(evidence(a, owner.address).sig, 64).endCell()).endCell();
         r = await stranger.send({ to: stake, value: toNano('0.1'), body: fake });
         expect(r.transactions).toHaveTransaction({ to: stake, success: false, exitCode: Err.notEscrow });
-        expect((await stakeState(stake)).stake).toBe((await stakeState(stake)).stake);
+        expect((await stakeState(stake)).stake).toBe(stakeBefore);
+        // and none of the refused evidence above slashed anything
+        expect(stakeBefore).toBe(toNano('10') - STAKE_RESERVE - (await gasFee(8000)));
     });
 
     it('bounced payout (provider without a stake) refunds the client', async () => {
