@@ -421,6 +421,49 @@ describe('compute_account', () => {
         expect(r.transactions).toHaveTransaction({ to: acc.address, success: false, exitCode: CaError.notHub });
     });
 
+    it('the real hub deploys an account with its parameter snapshot and serves a newer relayer set after its delay', async () => {
+        const hubReal = loadCode('hub');
+        const gov = await bc.treasury('governance');
+        const DELAY = 8000;
+        const mkParams = (set: Cell) => beginCell()
+            .storeUint(100, 16).storeCoins(toNano('0.5')).storeUint(5000, 32).storeUint(100, 16).storeCoins(toNano('0.01'))
+            .storeCoins(SETTLE_FEE).storeCoins(toNano('0.1')).storeUint(60, 32).storeUint(3600, 32).storeUint(60, 32).storeUint(600, 32)
+            .storeUint(GRACE, 32).storeUint(DELAY, 32).storeRef(set)
+            .storeRef(beginCell().storeAddress(gov.address).storeAddress(null).endCell()).endCell();
+        const codes = beginCell().storeRef(loadCode('job_escrow')).storeRef(stakeCode).storeRef(code).endCell();
+        const hubData = beginCell().storeAddress(gov.address).storeUint(0, 1).storeRef(mkParams(set1)).storeBit(0).storeRef(codes).endCell();
+        const hubAddr = contractAddress(0, { code: hubReal, data: hubData });
+        await gov.send({ to: hubAddr, value: toNano('1'), init: { code: hubReal, data: hubData } });
+        // the client asks the hub for an account (nonce 21, no caps)
+        let r = await client.send({ to: hubAddr, value: toNano('2'), body: beginCell().storeUint(0x48420003, 32).storeUint(0, 64).storeUint(21, 64).storeBit(0).endCell() });
+        const acc = bc.openContract(ComputeAccount.createFromConfig({ hub: hubAddr, client: client.address, nonce: 21n }, code));
+        expect(r.transactions).toHaveTransaction({ from: hubAddr, to: acc.address, deploy: true, success: true });
+        const d = await acc.getAccountData();
+        expect(d.initialized).toBe(true);
+        expect(d.balance).toBeGreaterThan(toNano('1.9'));
+        expect(await acc.getAccountParams()).toMatchObject({ relayerVersion: 1, k: 2, n: 3, settleFee: SETTLE_FEE, grace: GRACE, stakeCodeHash: BigInt('0x' + stakeCode.hash().toString('hex')) });
+        // governance replaces relayer 2; the account pulls the new set only once the hub's delay is over
+        const set2 = buildRelayerSet(2, 2, [relayers[0], relayers[1], relayers[3]].map((x) => x.publicKey));
+        r = await gov.send({ to: hubAddr, value: toNano('0.05'), body: beginCell().storeUint(0x48420004, 32).storeUint(0, 64).storeRef(mkParams(set2)).endCell() });
+        expect(r.transactions).toHaveTransaction({ to: hubAddr, success: true });
+        r = await acc.sendRefreshRelayers(stranger.getSender(), toNano('0.05'));
+        expect(r.transactions).toHaveTransaction({ from: hubAddr, to: acc.address, op: CaOp.hubRelayerSet, success: true });
+        expect((await acc.getAccountParams()).relayerVersion).toBe(1);
+        bc.now = NOW + DELAY;
+        r = await acc.sendRefreshRelayers(stranger.getSender(), toNano('0.05'));
+        expect(r.transactions).toHaveTransaction({ from: hubAddr, to: acc.address, op: CaOp.hubRelayerSet, success: true });
+        expect((await acc.getAccountParams()).relayerVersion).toBe(2);
+        // a voucher signed by the removed relayer no longer counts
+        const v = buildVoucher({ globalId, account: acc.address, epoch: 0, owner: owners[0].address, cumulative: toNano('0.5'), validUntil: NOW + DELAY + 60 });
+        const sOld = signKofN(v, secrets(), [0, 2]);
+        r = await acc.sendSettle(poster.getSender(), toNano('0.05'), sOld.signers, sOld.sigs, v);
+        expect(r.transactions).toHaveTransaction({ to: acc.address, success: false, exitCode: CaError.badSignature });
+        const sNew = signKofN(v, [relayers[0], relayers[1], relayers[3]].map((x) => x.secretKey), [0, 2]);
+        r = await acc.sendSettle(poster.getSender(), toNano('0.05'), sNew.signers, sNew.sigs, v);
+        expect(r.transactions).toHaveTransaction({ to: acc.address, success: true });
+        expect(await acc.getPaid(owners[0].address)).toBe(toNano('0.5'));
+    });
+
     it('client caps: per voucher and per period; set at init they apply at once, changed later only after the grace period', async () => {
         let r = await account.sendSetCaps(stranger.getSender(), toNano('0.05'), null);
         expect(r.transactions).toHaveTransaction({ to: account.address, success: false, exitCode: CaError.notClient });
