@@ -176,6 +176,23 @@ describe('hub', () => {
         expect(r.transactions).toHaveTransaction({ to: e1, success: true });
     });
 
+    it('a compute account created by the hub pulls a newer relayer set from it (real hub <-> real account)', async () => {
+        let r = await client.send({ to: hub, value: toNano('1'), body: hubCreateAccountBody(8n) });
+        const acct = (await import('@ton/core')).contractAddress(0, { code: accountCode, data: childData(hub, client.address, 8n) });
+        expect(r.transactions).toHaveTransaction({ from: hub, to: acct, deploy: true, success: true });
+        const next = { ...base, relayers: relayerSet(2, 2, [relayers[0].publicKey, relayers[3].publicKey, relayers[2].publicKey]) };
+        await gov.send({ to: hub, value: toNano('0.05'), body: hubProposeBody(hubParams(next)) });
+        bc.now = NOW + base.delay;
+        r = await stranger.send({ to: acct, value: toNano('0.05'), body: beginCell().storeUint(0x43410006, 32).storeUint(1, 64).endCell() });
+        expect(r.transactions).toHaveTransaction({ from: hub, to: acct, op: HubOp.relayerSet, success: true });
+        const reply = txTo(r, hub);
+        record('hub.relayer_set_reply', reply, feesOf(r));
+        expect(gasOf(reply)).toBeLessThanOrEqual(8000); // compute_account budgets the hub's reply at 8000 gas (ca::gas_hub_reply)
+        const ps = (await bc.runGetMethod(acct, 'get_account_params')).stack;
+        const set = ps.find((x) => x.type === 'cell') as any;
+        expect(set.cell.beginParse().loadUint(32)).toBe(2);
+    });
+
     it('answers get_relayer_set and deploys compute accounts with the current snapshot', async () => {
         let r = await stranger.send({ to: hub, value: toNano('0.05'), body: beginCell().storeUint(HubOp.getRelayerSet, 32).storeUint(9, 64).endCell() });
         expect(r.transactions).toHaveTransaction({ from: hub, to: stranger.address, op: HubOp.relayerSet });
