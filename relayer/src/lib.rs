@@ -10,6 +10,7 @@ pub mod config;
 pub mod gateway;
 pub mod job;
 pub mod outbox;
+pub mod settle;
 pub mod store;
 
 pub use store::Store;

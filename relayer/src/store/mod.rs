@@ -12,6 +12,7 @@
 //! All times are unix seconds (`i64`), passed in by the caller so tests control the clock.
 
 mod chain;
+mod charges;
 mod error;
 mod jobs;
 mod leases;
@@ -20,6 +21,7 @@ mod row;
 mod signing;
 
 pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
+pub use charges::{Charge, PairTotals, VoucherPost};
 pub use error::StoreError;
 pub use jobs::{Job, LeaseInfo, NewJob};
 pub use leases::{Acceptance, Lease};

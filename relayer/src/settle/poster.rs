@@ -1,0 +1,323 @@
+//! The coordinator (the account's home gateway): collects k voucher signatures (its own
+//! and its peers'), builds `settle_body` and posts it through the outbox state machine
+//! from its W5 wallet, exactly once:
+//!
+//! - the outbox row (prepared) and which voucher it carries are stored before anything
+//!   is sent; the submission (wallet seqno, `valid_until`) is stored before the external
+//!   message leaves, so a re-send after a crash can only be a new, later message;
+//! - confirmed = the account's `get_paid` for the provider reached the cumulative (the
+//!   target's state changed), not merely that the wallet transaction landed;
+//! - a restarted poster first resolves its submitted items (confirm, or fail once the
+//!   message can no longer land) before it prepares a new one. The contract's cumulative
+//!   rule is the final guard: a second post of the same voucher pays nothing.
+
+use std::time::Duration;
+
+use spindle_sdk::message::InternalMessage;
+use spindle_sdk::protocol::compute_account::{self as ca, Voucher};
+use spindle_sdk::protocol::relayer_set::Proof;
+use spindle_sdk::toncenter::Toncenter;
+use spindle_sdk::wallet::{Outgoing, Transfer, WalletV5R1};
+use spindle_sdk::{Cell, SigningKey, TonAddress, VerifyingKey, address, boc};
+
+use super::chain;
+use super::peer::request_signature;
+use super::signer::VoucherSigner;
+use crate::outbox::{
+    AnyOutboxEntry, Failure, NewOutboxItem, OutboxEntry, OutboxId, OutboxKind, Submission,
+    Submitted, TargetStateChanged,
+};
+use crate::store::VoucherPost;
+use std::sync::Arc;
+
+/// A peer relayer of the set.
+#[derive(Clone, Debug)]
+pub struct PeerRelayer {
+    pub url: String,
+    pub key: VerifyingKey,
+}
+
+/// What a settle call achieved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// Nothing was owed beyond what the chain already paid.
+    Nothing { paid: u128 },
+    /// A voucher for `cumulative` is confirmed on-chain by outbox item `id`.
+    Confirmed { id: OutboxId, cumulative: u128 },
+}
+
+/// Posts vouchers for the accounts this relayer is home gateway of.
+pub struct Poster {
+    pub signer: Arc<VoucherSigner>,
+    pub peers: Vec<PeerRelayer>,
+    pub http: reqwest::Client,
+    pub wallet_key: SigningKey,
+    pub wallet: WalletV5R1,
+    /// Identifies this replica in the posting lease.
+    pub holder: String,
+    /// TON attached to each settle (≥ the account's `get_fees` minimum; the rest returns).
+    pub settle_value: u128,
+    /// How long a signed voucher stays valid.
+    pub voucher_validity_secs: u32,
+}
+
+const LEASE: &str = "voucher-poster";
+const EXTERNAL_VALIDITY_SECS: u64 = 60;
+
+impl Poster {
+    fn api(&self) -> &Toncenter {
+        &self.signer.api
+    }
+
+    /// Collects k signatures for (account, provider)'s charges and returns the voucher
+    /// and its `settle` body, or `None` if the chain already paid them.
+    pub async fn signed_settle(
+        &self,
+        account: &TonAddress,
+        provider: &TonAddress,
+    ) -> Result<Option<(Voucher, Cell)>, String> {
+        let store = &self.signer.store;
+        let (raw_a, raw_p) = (address::to_raw(account), address::to_raw(provider));
+        let charged = store.charged(&raw_a, &raw_p).await.map_err(|e| e.to_string())?;
+        let paid = chain::paid(self.api(), account, provider).await?;
+        if u128::from(charged) <= paid {
+            return Ok(None);
+        }
+        let state = chain::account_state(self.api(), account)
+            .await?
+            .ok_or("the account is not initialised")?;
+        let now = chain::chain_time(self.api(), account).await?;
+        let v = Voucher {
+            global_id: self.signer.global_id,
+            account: account.clone(),
+            epoch: state.epoch,
+            provider_owner: provider.clone(),
+            cumulative: u128::from(charged),
+            valid_until: (now + u64::from(self.voucher_validity_secs)) as u32,
+        };
+        let mut sigs = Vec::new();
+        let own = self.signer.sign(&v).await.map_err(|e| format!("own signature: {e}"))?;
+        sigs.push((self.signer.index().ok_or("this relayer is not in the set")?, own));
+        let k = usize::from(self.signer.set.k);
+        // Ask every peer at once; k-1 answers suffice (a peer that is down is skipped).
+        let vr = &v;
+        let asks = self.peers.iter().map(|p| async move {
+            let r = request_signature(&self.http, &p.url, &p.key, &self.signer.key, vr).await;
+            (p, r)
+        });
+        for (peer, result) in futures::future::join_all(asks).await {
+            match (result, self.signer.set.index_of(&peer.key)) {
+                (Ok(sig), Some(i)) => sigs.push((i, sig)),
+                (Ok(_), None) => tracing::warn!(peer = %peer.url, "peer is not in the account's set"),
+                (Err(e), _) => tracing::warn!(peer = %peer.url, error = %e, "peer did not sign"),
+            }
+        }
+        if sigs.len() < k {
+            return Err(format!("only {} of the {k} signatures needed", sigs.len()));
+        }
+        let proof = Proof::from_signatures(self.signer.set.k, sigs).map_err(|e| e.to_string())?;
+        let body = ca::settle_body(&v, &proof, 0).map_err(|e| e.to_string())?;
+        Ok(Some((v, body)))
+    }
+
+    /// Settles (account, provider): resolves earlier submissions, then signs, posts and
+    /// confirms a voucher for all charges not yet paid.
+    pub async fn settle(&self, account: &TonAddress, provider: &TonAddress) -> Result<Settled, String> {
+        if let Some(done) = self.resolve_submitted(account, provider).await? {
+            // An earlier post confirmed; more charges may have arrived since.
+            if let Some(id) = self.submit(account, provider).await? {
+                return self.await_confirmation(account, &id).await;
+            }
+            return Ok(done);
+        }
+        match self.submit(account, provider).await? {
+            Some(id) => self.await_confirmation(account, &id).await,
+            None => Ok(Settled::Nothing { paid: chain::paid(self.api(), account, provider).await? }),
+        }
+    }
+
+    /// Prepares and submits a voucher post, without waiting for it (returns its id).
+    pub async fn submit(&self, account: &TonAddress, provider: &TonAddress) -> Result<Option<OutboxId>, String> {
+        let store = &self.signer.store;
+        let Some((v, body)) = self.signed_settle(account, provider).await? else {
+            return Ok(None);
+        };
+        let raw_a = address::to_raw(account);
+        let mut key = v.epoch.to_be_bytes().to_vec();
+        key.extend_from_slice(&v.cumulative.to_be_bytes());
+        key.extend_from_slice(&v.valid_until.to_be_bytes());
+        key.extend_from_slice(address::to_raw(provider).as_bytes());
+        let now = chain::chain_time(self.api(), account).await? as i64;
+        let item = NewOutboxItem {
+            kind: OutboxKind::Voucher,
+            target: raw_a.clone(),
+            key,
+            payload: boc::to_boc(&body),
+            not_before: now,
+        };
+        let id = item.id();
+        let entry = store.outbox_prepare(&item, now).await.map_err(|e| e.to_string())?;
+        store
+            .record_voucher_post(&VoucherPost {
+                outbox_id: id.clone(),
+                account: raw_a,
+                provider: address::to_raw(provider),
+                epoch: v.epoch,
+                cumulative: u64::try_from(v.cumulative).map_err(|_| "cumulative out of range")?,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let AnyOutboxEntry::Prepared(entry) = entry else {
+            return Ok(Some(id)); // already under way (same voucher prepared before)
+        };
+        let lease = store
+            .acquire_posting_lease(LEASE, &self.holder, now, 120)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("another replica holds the posting lease")?;
+        let wallet_addr = self.wallet.address().map_err(|e| e.to_string())?;
+        let seqno = self.api().wallet_seqno(&wallet_addr).await.map_err(|e| e.to_string())?;
+        let valid_until = now as u64 + EXTERNAL_VALIDITY_SECS;
+        let submission = Submission {
+            wallet_seqno: Some(seqno),
+            valid_until: Some(valid_until as i64),
+            query_id: None,
+        };
+        // Stored before sending: after a crash the message is known and bounded in time.
+        let submitted = store
+            .outbox_submit(entry, &lease, submission, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = self.send(&body, account, seqno, valid_until as u32).await {
+            store
+                .outbox_fail(submitted, Failure::Rejected(e.clone()), now + 5, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Err(format!("sending the voucher: {e}"));
+        }
+        Ok(Some(id))
+    }
+
+    /// Sends `body` to `account` in one W5 transfer (also used by tests to re-send).
+    pub async fn send(&self, body: &Cell, account: &TonAddress, seqno: u32, valid_until: u32) -> Result<(), String> {
+        let transfer = Transfer {
+            seqno,
+            valid_until,
+            messages: vec![Outgoing::new(
+                InternalMessage::new(account.clone(), self.settle_value).with_body(body.clone()),
+            )],
+        };
+        let ext = self
+            .wallet
+            .external_transfer(&self.wallet_key, &transfer)
+            .map_err(|e| e.to_string())?;
+        self.api().send_boc(&ext).await.map_err(|e| e.to_string())
+    }
+
+    /// Resolves this pair's submitted items: confirms those the chain paid, fails those
+    /// that can no longer land. Returns the last confirmation, if any.
+    pub async fn resolve_submitted(
+        &self,
+        account: &TonAddress,
+        provider: &TonAddress,
+    ) -> Result<Option<Settled>, String> {
+        let store = &self.signer.store;
+        let raw_p = address::to_raw(provider);
+        let mut done = None;
+        for entry in store.outbox_submitted_to(&address::to_raw(account)).await.map_err(|e| e.to_string())? {
+            let Some(post) = store.voucher_post(&entry.id).await.map_err(|e| e.to_string())? else {
+                continue;
+            };
+            if post.provider != raw_p {
+                continue;
+            }
+            done = Some(self.confirm_or_fail(account, provider, entry, &post).await?);
+        }
+        Ok(done.flatten())
+    }
+
+    async fn await_confirmation(&self, account: &TonAddress, id: &OutboxId) -> Result<Settled, String> {
+        let store = &self.signer.store;
+        let post = store
+            .voucher_post(id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("voucher post not recorded")?;
+        let provider = address::parse_address(&post.provider).map_err(|e| e.to_string())?;
+        match store.outbox_get(id).await.map_err(|e| e.to_string())? {
+            Some(AnyOutboxEntry::Submitted(entry)) => self
+                .confirm_or_fail(account, &provider, entry, &post)
+                .await?
+                .ok_or_else(|| "the voucher post expired unpaid; it will be re-signed and re-sent".to_owned()),
+            Some(AnyOutboxEntry::Confirmed(_)) => Ok(Settled::Confirmed { id: id.clone(), cumulative: post.cumulative.into() }),
+            Some(other) => Err(format!("voucher post is {}", other.state())),
+            None => Err("voucher post vanished".into()),
+        }
+    }
+
+    /// Waits until the account paid the post's cumulative (confirm) or the external
+    /// message's `valid_until` passed without it (fail, retryable).
+    async fn confirm_or_fail(
+        &self,
+        account: &TonAddress,
+        provider: &TonAddress,
+        entry: OutboxEntry<Submitted>,
+        post: &VoucherPost,
+    ) -> Result<Option<Settled>, String> {
+        let store = &self.signer.store;
+        let deadline = entry.submission.as_ref().and_then(|s| s.valid_until).unwrap_or(0);
+        loop {
+            let paid = chain::paid(self.api(), account, provider).await?;
+            let now = chain::chain_time(self.api(), account).await? as i64;
+            if paid >= u128::from(post.cumulative) {
+                let (lt, hash) = chain::last_transaction(self.api(), account).await?;
+                let change = TargetStateChanged { target: entry.target.clone(), lt, hash };
+                let id = entry.id.clone();
+                store.outbox_confirm(entry, &change, now).await.map_err(|e| e.to_string())?;
+                let settled = u64::try_from(paid).unwrap_or(u64::MAX);
+                store
+                    .record_voucher_settled(&post.account, &post.provider, post.epoch, settled, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok(Some(Settled::Confirmed { id, cumulative: post.cumulative.into() }));
+            }
+            if now > deadline + 5 {
+                store
+                    .outbox_fail(entry, Failure::Expired, now, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// One pass of the poster loop: settles every pair whose unsettled charges reach
+    /// `threshold`, or any unsettled amount when `drain` (shutdown) or when the account's
+    /// withdrawal is due within `grace_margin_secs` (before the grace period ends).
+    pub async fn run_once(&self, threshold: u64, grace_margin_secs: u64, drain: bool) -> Vec<Result<Settled, String>> {
+        let pairs = match self.signer.store.unsettled_pairs().await {
+            Ok(p) => p,
+            Err(e) => return vec![Err(e.to_string())],
+        };
+        let mut out = Vec::new();
+        for pair in pairs {
+            let (Ok(account), Ok(provider)) =
+                (address::parse_address(&pair.account), address::parse_address(&pair.provider))
+            else {
+                continue;
+            };
+            let mut due = drain || pair.unsettled() >= threshold;
+            if !due && let Ok(Some(state)) = chain::account_state(self.api(), &account).await
+                && state.withdraw_at > 0
+            {
+                let now = chain::chain_time(self.api(), &account).await.unwrap_or(0);
+                due = state.withdraw_at <= now + grace_margin_secs;
+            }
+            if due {
+                out.push(self.settle(&account, &provider).await);
+            }
+        }
+        out
+    }
+}
