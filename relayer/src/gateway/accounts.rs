@@ -5,9 +5,14 @@
 //! - [`BalanceSource`] is THE seam for an account's on-chain deposit;
 //!   [`ComputeAccountBalances`] reads it from the compute_account contract's
 //!   `get_account_state` through toncenter (the devnet or a real network).
-//! - Unsettled charges are held in memory here (a reservation for each request
-//!   in flight, at its worst case, then its actual cost). They belong in the
-//!   store with the vouchers that settle them; until then a restart forgets them.
+//! - Each request in flight reserves its worst case in memory; its actual cost
+//!   is then charged. With a [`Store`] (the relayer's normal set-up) every charge
+//!   is a row of `charges`, written before the client sees its `usage`, so a
+//!   restart forgets nothing; unsettled = charged − what the chain paid
+//!   (`vouchers.settled`, raised by the poster from the account's `get_paid`).
+//!   The on-chain balance already excludes what was paid, so until the poster
+//!   records a payment it is counted twice: conservative, never overspending.
+//!   Without a store (tests, tools) charges stay in memory.
 
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
@@ -16,6 +21,8 @@ use spindle_sdk::toncenter::Toncenter;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::store::{Charge, Store};
 
 /// Where an account's deposit is read from.
 pub trait BalanceSource: Send + Sync {
@@ -101,6 +108,7 @@ pub struct Accounts {
     by_key_hash: HashMap<[u8; 32], TonAddress>,
     source: Arc<dyn BalanceSource>,
     ledgers: Mutex<HashMap<TonAddress, Ledger>>,
+    store: Option<Store>,
 }
 
 impl Accounts {
@@ -113,7 +121,27 @@ impl Accounts {
             by_key_hash,
             source,
             ledgers: Mutex::new(HashMap::new()),
+            store: None,
         }
+    }
+
+    /// Keeps charges in `store` (they survive restarts and feed the voucher poster).
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Charged and not yet settled, from the store (plus any charge the store could
+    /// not take, held in memory).
+    async fn stored_unsettled(&self, account: &TonAddress) -> Result<u128, String> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let totals = store
+            .account_totals(&spindle_sdk::address::to_raw(account))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(totals.iter().map(|t| u128::from(t.unsettled())).sum())
     }
 
     /// The account an API key bills, if the key is known.
@@ -121,13 +149,19 @@ impl Accounts {
         self.by_key_hash.get(&key_hash(key)).cloned()
     }
 
-    /// What this relayer has charged `account` and not yet settled.
+    /// Charges held in memory only (without a store: all unsettled charges; with one,
+    /// only those the store could not take).
     pub fn unsettled(&self, account: &TonAddress) -> u128 {
         self.ledgers
             .lock()
             .unwrap()
             .get(account)
             .map_or(0, |l| l.charged)
+    }
+
+    /// What this relayer has charged `account` and not yet settled, store included.
+    pub async fn unsettled_total(&self, account: &TonAddress) -> Result<u128, String> {
+        Ok(self.unsettled(account) + self.stored_unsettled(account).await?)
     }
 
     /// Reserves `needed` of the account's balance for one request.
@@ -141,9 +175,13 @@ impl Accounts {
             .balance(account)
             .await
             .map_err(BalanceError::Unavailable)?;
+        let stored = self
+            .stored_unsettled(account)
+            .await
+            .map_err(BalanceError::Unavailable)?;
         let mut ledgers = self.ledgers.lock().unwrap();
         let ledger = ledgers.entry(account.clone()).or_default();
-        let available = balance.saturating_sub(ledger.charged + ledger.reserved);
+        let available = balance.saturating_sub(stored + ledger.charged + ledger.reserved);
         if available < needed {
             return Err(BalanceError::Insufficient { available, needed });
         }
@@ -169,14 +207,34 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Charges `cost` and returns the balance left after all charges so far.
-    pub fn commit(mut self, cost: u128) -> u128 {
+    /// Charges `cost` for a request served by `provider` (its owner address) and
+    /// returns the balance left after all unsettled charges so far.
+    pub async fn commit(mut self, cost: u128, provider: &TonAddress) -> u128 {
         self.done = true;
+        let mut in_memory = cost;
+        if let Some(store) = &self.accounts.store {
+            let charge = Charge {
+                request_id: hex::encode(rand::random::<[u8; 16]>()),
+                account: spindle_sdk::address::to_raw(&self.account),
+                provider: spindle_sdk::address::to_raw(provider),
+                cost: u64::try_from(cost).unwrap_or(u64::MAX),
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            match store.record_charge(&charge, now).await {
+                Ok(_) => in_memory = 0,
+                // Still counted (in memory) so the account cannot overspend; only a
+                // restart before the store recovers would forget it.
+                Err(e) => tracing::error!(error = %e, "could not store a charge"),
+            }
+        }
+        let stored = self.accounts.stored_unsettled(&self.account).await.unwrap_or(0);
         let mut ledgers = self.accounts.ledgers.lock().unwrap();
         let ledger = ledgers.entry(self.account.clone()).or_default();
         ledger.reserved -= self.amount;
-        ledger.charged += cost;
-        self.balance.saturating_sub(ledger.charged)
+        ledger.charged += in_memory;
+        self.balance.saturating_sub(stored + ledger.charged)
     }
 }
 

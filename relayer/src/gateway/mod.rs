@@ -58,6 +58,26 @@ impl Gateway {
         balances: Arc<dyn BalanceSource>,
         providers: Arc<dyn ProviderCheck>,
     ) -> Result<Arc<Self>, String> {
+        Self::build(config, balances, providers, None)
+    }
+
+    /// Like [`with_providers`](Self::with_providers), with charges kept in `store`
+    /// (they survive restarts and are what the voucher poster settles).
+    pub fn with_store(
+        config: GatewayConfig,
+        balances: Arc<dyn BalanceSource>,
+        providers: Arc<dyn ProviderCheck>,
+        store: crate::Store,
+    ) -> Result<Arc<Self>, String> {
+        Self::build(config, balances, providers, Some(store))
+    }
+
+    fn build(
+        config: GatewayConfig,
+        balances: Arc<dyn BalanceSource>,
+        providers: Arc<dyn ProviderCheck>,
+        store: Option<crate::Store>,
+    ) -> Result<Arc<Self>, String> {
         let identity = spindle_sdk::address::parse_address(&config.relayer_address)
             .map_err(|e| format!("relayer_address: {e}"))?;
         let keys = config
@@ -72,7 +92,10 @@ impl Gateway {
         Ok(Arc::new(Self {
             identity,
             pool: Arc::default(),
-            accounts: Arc::new(Accounts::new(keys, balances)),
+            accounts: Arc::new(match store {
+                Some(store) => Accounts::new(keys, balances).with_store(store),
+                None => Accounts::new(keys, balances),
+            }),
             providers,
             config,
         }))

@@ -123,7 +123,8 @@ pub(crate) async fn relay(gw: Arc<Gateway>, call: Call, reservation: Reservation
                     &result_hash,
                     &signature,
                     reservation,
-                );
+                )
+                .await;
             }
             Some(WorkerMessage::Chunk { data, .. }) if call.stream => {
                 return start_stream(gw.clone(), slot, guard, rx, data, reservation);
@@ -161,7 +162,7 @@ pub(crate) async fn relay(gw: Arc<Gateway>, call: Call, reservation: Reservation
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish_whole(
+async fn finish_whole(
     gw: &Gateway,
     slot: &Slot,
     id: u64,
@@ -191,7 +192,7 @@ fn finish_whole(
         return bad_result(e).into_response();
     }
     let cost = slot.prices.cost(&usage);
-    let remaining = reservation.commit(cost);
+    let remaining = reservation.commit(cost, &slot.link.owner).await;
     add_cost(&mut json, cost, remaining);
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -287,7 +288,7 @@ async fn pump_stream(
                     return;
                 }
                 let cost = slot.prices.cost(&usage);
-                let remaining = reservation.commit(cost);
+                let remaining = reservation.commit(cost, &slot.link.owner).await;
                 for (data, json) in held {
                     let bytes = match json {
                         Some(mut json) => {

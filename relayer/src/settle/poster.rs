@@ -321,3 +321,11 @@ impl Poster {
         out
     }
 }
+
+/// The poster's futures can run on a multi-threaded runtime (`tokio::spawn`).
+#[allow(dead_code)]
+fn assert_send(p: &Poster, a: &TonAddress) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(p.settle(a, a));
+    is_send(p.run_once(0, 0, false));
+}

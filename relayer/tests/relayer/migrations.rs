@@ -4,9 +4,10 @@ use spindle_relayer::Store;
 
 use crate::common::{TestDb, both_backends};
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 13] = [
     "acceptances",
     "chain_cursors",
+    "charges",
     "job_signatures",
     "jobs",
     "leases",
@@ -15,6 +16,7 @@ const TABLES: [&str; 11] = [
     "proof_signatures",
     "results",
     "seen_transactions",
+    "voucher_posts",
     "vouchers",
 ];
 
@@ -25,7 +27,7 @@ async fn migrations_apply(db: TestDb) {
     db.store().migrate().await.unwrap();
     let again = Store::connect(&db.url).await.unwrap();
     assert_eq!(again.table_names().await.unwrap(), TABLES);
-    assert_eq!(db.raw_int("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+    assert_eq!(db.raw_int("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
 }
 
 async fn constraints_refuse_bad_rows(db: TestDb) {
