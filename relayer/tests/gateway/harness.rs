@@ -77,6 +77,15 @@ pub async fn start_relayer_with(
     balances: Arc<dyn BalanceSource>,
     tweak: impl FnOnce(&mut GatewayConfig),
 ) -> Relayer {
+    start_relayer_on(balances, tweak, None).await
+}
+
+/// A gateway reading balances from `balances`, keeping charges in `store` if given.
+pub async fn start_relayer_on(
+    balances: Arc<dyn BalanceSource>,
+    tweak: impl FnOnce(&mut GatewayConfig),
+    store: Option<spindle_relayer::Store>,
+) -> Relayer {
     let mut config = GatewayConfig::new(RELAYER, DEVNET_GLOBAL_ID);
     config.api_keys = vec![
         ApiKeyEntry {
@@ -99,7 +108,16 @@ pub async fn start_relayer_with(
     config.retry_after_secs = 7;
     config.max_body_bytes = 64 << 10;
     tweak(&mut config);
-    let gateway = Gateway::new(config, balances).unwrap();
+    let gateway = match store {
+        None => Gateway::new(config, balances).unwrap(),
+        Some(store) => {
+            let providers = Arc::new(
+                spindle_relayer::gateway::ConfiguredProviders::from_config(&config.providers)
+                    .unwrap(),
+            );
+            Gateway::with_store(config, balances, providers, store).unwrap()
+        }
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn({

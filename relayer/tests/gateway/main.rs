@@ -8,3 +8,4 @@ mod failures;
 mod harness;
 mod openai_client;
 mod parity;
+mod stored_charges;
