@@ -13,5 +13,5 @@ pub mod poster;
 pub mod signer;
 
 pub use peer::PeerApi;
-pub use poster::{PeerRelayer, Poster, Settled};
+pub use poster::{PeerRelayer, PostPolicy, Poster, Settled};
 pub use signer::{Refusal, VoucherSigner};

@@ -322,10 +322,57 @@ impl Poster {
     }
 }
 
+/// When the poster loop posts (config `thresholds.voucher_post` is the threshold).
+#[derive(Clone, Copy, Debug)]
+pub struct PostPolicy {
+    /// Post a pair once its unsettled amount reaches this.
+    pub threshold: u64,
+    /// How often the loop looks.
+    pub interval: Duration,
+    /// Post every unsettled amount at least this often, however small.
+    pub max_delay: Duration,
+    /// Post when the account's withdrawal is due within this many seconds (the
+    /// relayers' last vouchers must land inside the client's grace period).
+    pub grace_margin_secs: u64,
+}
+
+impl Poster {
+    /// The poster loop: on every tick, pairs past the threshold or near a withdrawal;
+    /// every `max_delay`, all unsettled pairs; on `shutdown`, a final drain of all.
+    pub async fn run(&self, policy: PostPolicy, shutdown: impl std::future::Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut last_flush = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(policy.interval) => {
+                    let flush = last_flush.elapsed() >= policy.max_delay;
+                    if flush {
+                        last_flush = tokio::time::Instant::now();
+                    }
+                    for r in self.run_once(policy.threshold, policy.grace_margin_secs, flush).await {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "voucher settlement will be retried");
+                        }
+                    }
+                }
+                _ = &mut shutdown => {
+                    for r in self.run_once(0, 0, true).await {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "shutdown drain: a voucher did not settle");
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// The poster's futures can run on a multi-threaded runtime (`tokio::spawn`).
 #[allow(dead_code)]
 fn assert_send(p: &Poster, a: &TonAddress) {
     fn is_send<T: Send>(_: T) {}
     is_send(p.settle(a, a));
     is_send(p.run_once(0, 0, false));
+    is_send(p.run(PostPolicy { threshold: 0, interval: Duration::ZERO, max_delay: Duration::ZERO, grace_margin_secs: 0 }, async {}));
 }

@@ -15,7 +15,7 @@ use spindle_devnet::{Devnet, DevnetConfig, ServerHandle, TON};
 use spindle_relayer::Store;
 use spindle_relayer::outbox::{AnyOutboxEntry, OutboxState};
 use spindle_relayer::settle::peer::{PATH, SignRequest, request_signature};
-use spindle_relayer::settle::{PeerApi, PeerRelayer, Poster, Settled, VoucherSigner, chain};
+use spindle_relayer::settle::{PeerApi, PeerRelayer, PostPolicy, Poster, Settled, VoucherSigner, chain};
 use spindle_relayer::store::Charge;
 use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::compute_account::{self as ca, Params, Voucher};
@@ -291,6 +291,40 @@ async fn charges_settle_exactly_once(db: TestDb) {
     // Posting again (drain) finds nothing to do.
     assert!(poster.run_once(0, 0, true).await.is_empty());
     assert_eq!(w.paid().await, third);
+
+    // The loop: below the threshold a tick posts nothing; the shutdown drain posts it.
+    w.charge(&restarted_store, "r6", TON / 10).await;
+    let fourth = third + TON / 10;
+    let policy = PostPolicy {
+        threshold: TON as u64,
+        interval: Duration::from_millis(50),
+        max_delay: Duration::from_secs(3600),
+        grace_margin_secs: 600,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watch = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(w.paid().await, third, "below the threshold, nothing posted");
+        stop.send(()).unwrap();
+    };
+    tokio::join!(poster.run(policy, async { stopped.await.unwrap() }), watch);
+    assert_eq!(w.paid().await, fourth, "the shutdown drain posted it");
+
+    // A client asking to withdraw: its unsettled charges are posted by the next tick,
+    // inside the grace period, though below the threshold.
+    w.charge(&restarted_store, "r7", TON / 10).await;
+    let fifth = fourth + TON / 10;
+    w.net
+        .send(0, vec![InternalMessage::new(w.account.clone(), TON / 10)
+            .with_body(ca::simple_body(ca::op::REQUEST_WITHDRAW, 0).unwrap())])
+        .await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watch = async {
+        wait_until(|| async { w.paid().await == fifth }).await;
+        stop.send(()).unwrap();
+    };
+    tokio::join!(poster.run(PostPolicy { grace_margin_secs: 3600 + 60, ..policy }, async { stopped.await.unwrap() }), watch);
+    assert_eq!(w.paid().await, fifth);
 }
 
 both_backends!(charges_settle_exactly_once);
