@@ -229,7 +229,11 @@ impl Reservation {
                 Err(e) => tracing::error!(error = %e, "could not store a charge"),
             }
         }
-        let stored = self.accounts.stored_unsettled(&self.account).await.unwrap_or(0);
+        let stored = self
+            .accounts
+            .stored_unsettled(&self.account)
+            .await
+            .unwrap_or(0);
         let mut ledgers = self.accounts.ledgers.lock().unwrap();
         let ledger = ledgers.entry(self.account.clone()).or_default();
         ledger.reserved -= self.amount;

@@ -26,7 +26,10 @@ fn uint<T: TryFrom<BigInt>>(stack: &[StackValue], i: usize, what: &str) -> Resul
 }
 
 /// The account's state, or `None` if it is not initialised.
-pub async fn account_state(api: &Toncenter, account: &TonAddress) -> Result<Option<AccountState>, String> {
+pub async fn account_state(
+    api: &Toncenter,
+    account: &TonAddress,
+) -> Result<Option<AccountState>, String> {
     let r = api
         .run_get_method(account, "get_account_state", &[])
         .await
@@ -56,7 +59,11 @@ pub async fn relayer_set_hash(api: &Toncenter, account: &TonAddress) -> Result<T
 }
 
 /// What the account has paid `owner`'s stake in its current epoch.
-pub async fn paid(api: &Toncenter, account: &TonAddress, owner: &TonAddress) -> Result<u128, String> {
+pub async fn paid(
+    api: &Toncenter,
+    account: &TonAddress,
+    owner: &TonAddress,
+) -> Result<u128, String> {
     let slice = boc::build(|b| b.store_address(owner).map(|_| ())).map_err(|e| e.to_string())?;
     let r = api
         .run_get_method(account, "get_paid", &[StackArg::Slice(slice.into())])
@@ -67,17 +74,28 @@ pub async fn paid(api: &Toncenter, account: &TonAddress, owner: &TonAddress) -> 
 
 /// The chain's current time (the last block's), which `valid_until` is checked against.
 pub async fn chain_time(api: &Toncenter, any: &TonAddress) -> Result<u64, String> {
-    let info = api.get_address_information(any).await.map_err(|e| e.to_string())?;
+    let info = api
+        .get_address_information(any)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(info.sync_utime)
 }
 
 /// The account's newest transaction id (lt, hash), as the confirmation record.
-pub async fn last_transaction(api: &Toncenter, account: &TonAddress) -> Result<(u64, [u8; 32]), String> {
+pub async fn last_transaction(
+    api: &Toncenter,
+    account: &TonAddress,
+) -> Result<(u64, [u8; 32]), String> {
     let txs = api
         .get_transactions(account, 1, None)
         .await
         .map_err(|e| e.to_string())?;
     let tx = txs.first().ok_or("the account has no transactions")?;
-    let hash: [u8; 32] = tx.transaction_id.hash.as_slice().try_into().map_err(|_| "hash length")?;
+    let hash: [u8; 32] = tx
+        .transaction_id
+        .hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| "hash length")?;
     Ok((tx.transaction_id.lt, hash))
 }

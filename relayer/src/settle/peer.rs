@@ -52,7 +52,9 @@ pub struct SignResponse {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn auth_cell(from: &[u8; 32], to: &[u8; 32], sent_at: u64, payload: Cell) -> Result<Cell, String> {
@@ -89,21 +91,34 @@ impl SignRequest {
     }
 
     pub fn voucher(&self) -> Result<Voucher, String> {
-        let addr = |s: &str| -> Result<TonAddress, String> { address::parse_address(s).map_err(|e| e.to_string()) };
+        let addr = |s: &str| -> Result<TonAddress, String> {
+            address::parse_address(s).map_err(|e| e.to_string())
+        };
         Ok(Voucher {
             global_id: self.global_id,
             account: addr(&self.account)?,
             epoch: self.epoch,
             provider_owner: addr(&self.provider_owner)?,
-            cumulative: self.cumulative.parse().map_err(|_| "cumulative is not a decimal integer")?,
+            cumulative: self
+                .cumulative
+                .parse()
+                .map_err(|_| "cumulative is not a decimal integer")?,
             valid_until: self.valid_until,
         })
     }
 
     /// Checks the request came from `from`, a configured peer, and is meant for `me`.
-    fn authenticate(&self, me: &VerifyingKey, peers: &[VerifyingKey], v: &Voucher) -> Result<(), String> {
+    fn authenticate(
+        &self,
+        me: &VerifyingKey,
+        peers: &[VerifyingKey],
+        v: &Voucher,
+    ) -> Result<(), String> {
         let key32 = |s: &str| -> Result<[u8; 32], String> {
-            hex::decode(s).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| format!("{s:?} is not a 32-byte hex key"))
+            hex::decode(s)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("{s:?} is not a 32-byte hex key"))
         };
         let from = key32(&self.from)?;
         if key32(&self.to)? != me.to_bytes() {
@@ -122,7 +137,8 @@ impl SignRequest {
             .ok_or("signature is not 64 hex bytes")?;
         let payload = v.payload().map_err(|e| e.to_string())?;
         let auth = auth_cell(&from, &me.to_bytes(), self.sent_at, payload)?;
-        signing::verify(peer, &auth, &Signature::from_bytes(&sig)).map_err(|_| "bad request signature".to_owned())
+        signing::verify(peer, &auth, &Signature::from_bytes(&sig))
+            .map_err(|_| "bad request signature".to_owned())
     }
 }
 
@@ -134,7 +150,9 @@ pub struct PeerApi {
 
 impl PeerApi {
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new().route(PATH, post(voucher_sign)).with_state(self.clone())
+        Router::new()
+            .route(PATH, post(voucher_sign))
+            .with_state(self.clone())
     }
 }
 
@@ -146,16 +164,29 @@ async fn voucher_sign(State(api): State<Arc<PeerApi>>, Json(req): Json<SignReque
     let me = api.signer.key.verifying_key();
     if let Err(e) = req.authenticate(&me, &api.peers, &v) {
         tracing::warn!(from = %req.from, error = %e, "refused a peer request");
-        return Problem::new(StatusCode::UNAUTHORIZED, "peer-unauthenticated", "Peer not authenticated", e)
-            .into_response();
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "peer-unauthenticated",
+            "Peer not authenticated",
+            e,
+        )
+        .into_response();
     }
     match api.signer.sign(&v).await {
-        Ok(sig) => Json(SignResponse { signer: hex::encode(me.to_bytes()), signature: hex::encode(sig.to_bytes()) })
-            .into_response(),
+        Ok(sig) => Json(SignResponse {
+            signer: hex::encode(me.to_bytes()),
+            signature: hex::encode(sig.to_bytes()),
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(account = %req.account, error = %e, "refused to sign a voucher");
-            let status = if e.is_transient() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::CONFLICT };
-            Problem::new(status, "voucher-refused", "Voucher refused", e.to_string()).into_response()
+            let status = if e.is_transient() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::CONFLICT
+            };
+            Problem::new(status, "voucher-refused", "Voucher refused", e.to_string())
+                .into_response()
         }
     }
 }
@@ -178,7 +209,10 @@ pub async fn request_signature(
         .map_err(|e| e.to_string())?;
     if !resp.status().is_success() {
         let status = resp.status();
-        return Err(format!("{status}: {}", resp.text().await.unwrap_or_default()));
+        return Err(format!(
+            "{status}: {}",
+            resp.text().await.unwrap_or_default()
+        ));
     }
     let body: SignResponse = resp.json().await.map_err(|e| e.to_string())?;
     let sig: [u8; 64] = hex::decode(&body.signature)
@@ -187,6 +221,7 @@ pub async fn request_signature(
         .ok_or("peer returned a malformed signature")?;
     let sig = Signature::from_bytes(&sig);
     let payload = v.payload().map_err(|e| e.to_string())?;
-    signing::verify(peer, &payload, &sig).map_err(|_| "peer's signature does not verify".to_owned())?;
+    signing::verify(peer, &payload, &sig)
+        .map_err(|_| "peer's signature does not verify".to_owned())?;
     Ok(sig)
 }

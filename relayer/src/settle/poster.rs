@@ -78,7 +78,10 @@ impl Poster {
     ) -> Result<Option<(Voucher, Cell)>, String> {
         let store = &self.signer.store;
         let (raw_a, raw_p) = (address::to_raw(account), address::to_raw(provider));
-        let charged = store.charged(&raw_a, &raw_p).await.map_err(|e| e.to_string())?;
+        let charged = store
+            .charged(&raw_a, &raw_p)
+            .await
+            .map_err(|e| e.to_string())?;
         let paid = chain::paid(self.api(), account, provider).await?;
         if u128::from(charged) <= paid {
             return Ok(None);
@@ -96,8 +99,17 @@ impl Poster {
             valid_until: (now + u64::from(self.voucher_validity_secs)) as u32,
         };
         let mut sigs = Vec::new();
-        let own = self.signer.sign(&v).await.map_err(|e| format!("own signature: {e}"))?;
-        sigs.push((self.signer.index().ok_or("this relayer is not in the set")?, own));
+        let own = self
+            .signer
+            .sign(&v)
+            .await
+            .map_err(|e| format!("own signature: {e}"))?;
+        sigs.push((
+            self.signer
+                .index()
+                .ok_or("this relayer is not in the set")?,
+            own,
+        ));
         let k = usize::from(self.signer.set.k);
         // Ask every peer at once; k-1 answers suffice (a peer that is down is skipped).
         let vr = &v;
@@ -108,7 +120,9 @@ impl Poster {
         for (peer, result) in futures::future::join_all(asks).await {
             match (result, self.signer.set.index_of(&peer.key)) {
                 (Ok(sig), Some(i)) => sigs.push((i, sig)),
-                (Ok(_), None) => tracing::warn!(peer = %peer.url, "peer is not in the account's set"),
+                (Ok(_), None) => {
+                    tracing::warn!(peer = %peer.url, "peer is not in the account's set")
+                }
                 (Err(e), _) => tracing::warn!(peer = %peer.url, error = %e, "peer did not sign"),
             }
         }
@@ -122,7 +136,11 @@ impl Poster {
 
     /// Settles (account, provider): resolves earlier submissions, then signs, posts and
     /// confirms a voucher for all charges not yet paid.
-    pub async fn settle(&self, account: &TonAddress, provider: &TonAddress) -> Result<Settled, String> {
+    pub async fn settle(
+        &self,
+        account: &TonAddress,
+        provider: &TonAddress,
+    ) -> Result<Settled, String> {
         if let Some(done) = self.resolve_submitted(account, provider).await? {
             // An earlier post confirmed; more charges may have arrived since.
             if let Some(id) = self.submit(account, provider).await? {
@@ -132,12 +150,18 @@ impl Poster {
         }
         match self.submit(account, provider).await? {
             Some(id) => self.await_confirmation(account, &id).await,
-            None => Ok(Settled::Nothing { paid: chain::paid(self.api(), account, provider).await? }),
+            None => Ok(Settled::Nothing {
+                paid: chain::paid(self.api(), account, provider).await?,
+            }),
         }
     }
 
     /// Prepares and submits a voucher post, without waiting for it (returns its id).
-    pub async fn submit(&self, account: &TonAddress, provider: &TonAddress) -> Result<Option<OutboxId>, String> {
+    pub async fn submit(
+        &self,
+        account: &TonAddress,
+        provider: &TonAddress,
+    ) -> Result<Option<OutboxId>, String> {
         let store = &self.signer.store;
         let Some((v, body)) = self.signed_settle(account, provider).await? else {
             return Ok(None);
@@ -156,7 +180,10 @@ impl Poster {
             not_before: now,
         };
         let id = item.id();
-        let entry = store.outbox_prepare(&item, now).await.map_err(|e| e.to_string())?;
+        let entry = store
+            .outbox_prepare(&item, now)
+            .await
+            .map_err(|e| e.to_string())?;
         store
             .record_voucher_post(&VoucherPost {
                 outbox_id: id.clone(),
@@ -176,7 +203,11 @@ impl Poster {
             .map_err(|e| e.to_string())?
             .ok_or("another replica holds the posting lease")?;
         let wallet_addr = self.wallet.address().map_err(|e| e.to_string())?;
-        let seqno = self.api().wallet_seqno(&wallet_addr).await.map_err(|e| e.to_string())?;
+        let seqno = self
+            .api()
+            .wallet_seqno(&wallet_addr)
+            .await
+            .map_err(|e| e.to_string())?;
         let valid_until = now as u64 + EXTERNAL_VALIDITY_SECS;
         let submission = Submission {
             wallet_seqno: Some(seqno),
@@ -199,7 +230,13 @@ impl Poster {
     }
 
     /// Sends `body` to `account` in one W5 transfer (also used by tests to re-send).
-    pub async fn send(&self, body: &Cell, account: &TonAddress, seqno: u32, valid_until: u32) -> Result<(), String> {
+    pub async fn send(
+        &self,
+        body: &Cell,
+        account: &TonAddress,
+        seqno: u32,
+        valid_until: u32,
+    ) -> Result<(), String> {
         let transfer = Transfer {
             seqno,
             valid_until,
@@ -224,19 +261,34 @@ impl Poster {
         let store = &self.signer.store;
         let raw_p = address::to_raw(provider);
         let mut done = None;
-        for entry in store.outbox_submitted_to(&address::to_raw(account)).await.map_err(|e| e.to_string())? {
-            let Some(post) = store.voucher_post(&entry.id).await.map_err(|e| e.to_string())? else {
+        for entry in store
+            .outbox_submitted_to(&address::to_raw(account))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let Some(post) = store
+                .voucher_post(&entry.id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
                 continue;
             };
             if post.provider != raw_p {
                 continue;
             }
-            done = Some(self.confirm_or_fail(account, provider, entry, &post).await?);
+            done = Some(
+                self.confirm_or_fail(account, provider, entry, &post)
+                    .await?,
+            );
         }
         Ok(done.flatten())
     }
 
-    async fn await_confirmation(&self, account: &TonAddress, id: &OutboxId) -> Result<Settled, String> {
+    async fn await_confirmation(
+        &self,
+        account: &TonAddress,
+        id: &OutboxId,
+    ) -> Result<Settled, String> {
         let store = &self.signer.store;
         let post = store
             .voucher_post(id)
@@ -248,8 +300,13 @@ impl Poster {
             Some(AnyOutboxEntry::Submitted(entry)) => self
                 .confirm_or_fail(account, &provider, entry, &post)
                 .await?
-                .ok_or_else(|| "the voucher post expired unpaid; it will be re-signed and re-sent".to_owned()),
-            Some(AnyOutboxEntry::Confirmed(_)) => Ok(Settled::Confirmed { id: id.clone(), cumulative: post.cumulative.into() }),
+                .ok_or_else(|| {
+                    "the voucher post expired unpaid; it will be re-signed and re-sent".to_owned()
+                }),
+            Some(AnyOutboxEntry::Confirmed(_)) => Ok(Settled::Confirmed {
+                id: id.clone(),
+                cumulative: post.cumulative.into(),
+            }),
             Some(other) => Err(format!("voucher post is {}", other.state())),
             None => Err("voucher post vanished".into()),
         }
@@ -265,21 +322,35 @@ impl Poster {
         post: &VoucherPost,
     ) -> Result<Option<Settled>, String> {
         let store = &self.signer.store;
-        let deadline = entry.submission.as_ref().and_then(|s| s.valid_until).unwrap_or(0);
+        let deadline = entry
+            .submission
+            .as_ref()
+            .and_then(|s| s.valid_until)
+            .unwrap_or(0);
         loop {
             let paid = chain::paid(self.api(), account, provider).await?;
             let now = chain::chain_time(self.api(), account).await? as i64;
             if paid >= u128::from(post.cumulative) {
                 let (lt, hash) = chain::last_transaction(self.api(), account).await?;
-                let change = TargetStateChanged { target: entry.target.clone(), lt, hash };
+                let change = TargetStateChanged {
+                    target: entry.target.clone(),
+                    lt,
+                    hash,
+                };
                 let id = entry.id.clone();
-                store.outbox_confirm(entry, &change, now).await.map_err(|e| e.to_string())?;
+                store
+                    .outbox_confirm(entry, &change, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let settled = u64::try_from(paid).unwrap_or(u64::MAX);
                 store
                     .record_voucher_settled(&post.account, &post.provider, post.epoch, settled, now)
                     .await
                     .map_err(|e| e.to_string())?;
-                return Ok(Some(Settled::Confirmed { id, cumulative: post.cumulative.into() }));
+                return Ok(Some(Settled::Confirmed {
+                    id,
+                    cumulative: post.cumulative.into(),
+                }));
             }
             if now > deadline + 5 {
                 store
@@ -295,20 +366,27 @@ impl Poster {
     /// One pass of the poster loop: settles every pair whose unsettled charges reach
     /// `threshold`, or any unsettled amount when `drain` (shutdown) or when the account's
     /// withdrawal is due within `grace_margin_secs` (before the grace period ends).
-    pub async fn run_once(&self, threshold: u64, grace_margin_secs: u64, drain: bool) -> Vec<Result<Settled, String>> {
+    pub async fn run_once(
+        &self,
+        threshold: u64,
+        grace_margin_secs: u64,
+        drain: bool,
+    ) -> Vec<Result<Settled, String>> {
         let pairs = match self.signer.store.unsettled_pairs().await {
             Ok(p) => p,
             Err(e) => return vec![Err(e.to_string())],
         };
         let mut out = Vec::new();
         for pair in pairs {
-            let (Ok(account), Ok(provider)) =
-                (address::parse_address(&pair.account), address::parse_address(&pair.provider))
-            else {
+            let (Ok(account), Ok(provider)) = (
+                address::parse_address(&pair.account),
+                address::parse_address(&pair.provider),
+            ) else {
                 continue;
             };
             let mut due = drain || pair.unsettled() >= threshold;
-            if !due && let Ok(Some(state)) = chain::account_state(self.api(), &account).await
+            if !due
+                && let Ok(Some(state)) = chain::account_state(self.api(), &account).await
                 && state.withdraw_at > 0
             {
                 let now = chain::chain_time(self.api(), &account).await.unwrap_or(0);
@@ -374,5 +452,13 @@ fn assert_send(p: &Poster, a: &TonAddress) {
     fn is_send<T: Send>(_: T) {}
     is_send(p.settle(a, a));
     is_send(p.run_once(0, 0, false));
-    is_send(p.run(PostPolicy { threshold: 0, interval: Duration::ZERO, max_delay: Duration::ZERO, grace_margin_secs: 0 }, async {}));
+    is_send(p.run(
+        PostPolicy {
+            threshold: 0,
+            interval: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            grace_margin_secs: 0,
+        },
+        async {},
+    ));
 }

@@ -82,44 +82,74 @@ impl VoucherSigner {
         let provider = address::to_raw(&v.provider_owner);
         let charged = self.store.charged(&account, &provider).await?;
         if v.cumulative < u128::from(charged) {
-            return Err(Refusal::BelowOwnCharges { cumulative: v.cumulative, charged });
+            return Err(Refusal::BelowOwnCharges {
+                cumulative: v.cumulative,
+                charged,
+            });
         }
         let state = chain::account_state(&self.api, &v.account)
             .await
             .map_err(Refusal::Chain)?
             .ok_or(Refusal::NoAccount)?;
         if state.epoch != v.epoch {
-            return Err(Refusal::WrongEpoch { onchain: state.epoch, voucher: v.epoch });
+            return Err(Refusal::WrongEpoch {
+                onchain: state.epoch,
+                voucher: v.epoch,
+            });
         }
-        let set_cell = self.set.to_cell().map_err(|e| Refusal::Chain(e.to_string()))?;
-        let onchain_set = chain::relayer_set_hash(&self.api, &v.account).await.map_err(Refusal::Chain)?;
+        let set_cell = self
+            .set
+            .to_cell()
+            .map_err(|e| Refusal::Chain(e.to_string()))?;
+        let onchain_set = chain::relayer_set_hash(&self.api, &v.account)
+            .await
+            .map_err(Refusal::Chain)?;
         if onchain_set != set_cell.cell_hash() {
             return Err(Refusal::OtherRelayerSet);
         }
-        let now = chain::chain_time(&self.api, &v.account).await.map_err(Refusal::Chain)?;
+        let now = chain::chain_time(&self.api, &v.account)
+            .await
+            .map_err(Refusal::Chain)?;
         let vu = u64::from(v.valid_until);
         if vu <= now || vu > now + MAX_VALIDITY_SECS {
-            return Err(Refusal::BadValidity { valid_until: v.valid_until });
+            return Err(Refusal::BadValidity {
+                valid_until: v.valid_until,
+            });
         }
-        let paid = chain::paid(&self.api, &v.account, &v.provider_owner).await.map_err(Refusal::Chain)?;
+        let paid = chain::paid(&self.api, &v.account, &v.provider_owner)
+            .await
+            .map_err(Refusal::Chain)?;
         let unpaid = v.cumulative.saturating_sub(paid);
         if unpaid > state.balance {
-            return Err(Refusal::Unjustified { unpaid, balance: state.balance });
+            return Err(Refusal::Unjustified {
+                unpaid,
+                balance: state.balance,
+            });
         }
         let payload = v.payload().map_err(|e| Refusal::Chain(e.to_string()))?;
         let signature = signing::sign(&self.key, &payload);
-        let cumulative = u64::try_from(v.cumulative)
-            .map_err(|_| Refusal::Unjustified { unpaid, balance: state.balance })?;
+        let cumulative = u64::try_from(v.cumulative).map_err(|_| Refusal::Unjustified {
+            unpaid,
+            balance: state.balance,
+        })?;
         let record = VoucherSignature {
             account,
             provider,
             epoch: v.epoch,
             cumulative,
             valid_until: i64::from(v.valid_until),
-            payload_hash: payload.cell_hash().as_slice().try_into().expect("32-byte hash"),
+            payload_hash: payload
+                .cell_hash()
+                .as_slice()
+                .try_into()
+                .expect("32-byte hash"),
             signature: signature.to_bytes(),
         };
-        match self.store.commit_voucher_signature(&record, now as i64).await {
+        match self
+            .store
+            .commit_voucher_signature(&record, now as i64)
+            .await
+        {
             Ok(_) => Ok(signature),
             Err(e @ StoreError::VoucherNotMonotonic { .. }) => Err(Refusal::Lower(e, v.cumulative)),
             Err(e) => Err(e.into()),

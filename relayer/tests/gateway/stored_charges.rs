@@ -15,16 +15,22 @@ use spindle_worker::protocol::{
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A raw worker offering model "m".
 async fn worker(relayer: &Relayer) -> Ws {
     let mut ws = raw_worker(relayer).await;
     let offer = WorkerMessage::Advertise {
         max_concurrency: 1,
-        models: vec![ModelOffer { id: "m".into(), prices: PRICES }],
+        models: vec![ModelOffer {
+            id: "m".into(),
+            prices: PRICES,
+        }],
     };
-    ws.send(Message::text(serde_json::to_string(&offer).unwrap())).await.unwrap();
+    ws.send(Message::text(serde_json::to_string(&offer).unwrap()))
+        .await
+        .unwrap();
     wait_models(relayer, |m| m["data"][0]["prices"] == json!(PRICES)).await;
     ws
 }
@@ -33,7 +39,15 @@ async fn worker(relayer: &Relayer) -> Ws {
 async fn serve_one(relayer: &Relayer, ws: &mut Ws) -> u128 {
     let request = tokio::spawn({
         let url = relayer.url.clone();
-        async move { post(&url, "/v1/chat/completions", Some(KEY), &chat_body("m", "Hi", 4)).await }
+        async move {
+            post(
+                &url,
+                "/v1/chat/completions",
+                Some(KEY),
+                &chat_body("m", "Hi", 4),
+            )
+            .await
+        }
     });
     let id = loop {
         if let Message::Text(t) = ws.next().await.unwrap().unwrap()
@@ -42,7 +56,12 @@ async fn serve_one(relayer: &Relayer, ws: &mut Ws) -> u128 {
             break id;
         }
     };
-    let usage = Usage { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7, cached_tokens: 0 };
+    let usage = Usage {
+        prompt_tokens: 5,
+        completion_tokens: 2,
+        total_tokens: 7,
+        cached_tokens: 0,
+    };
     let answer = json!({"object": "chat.completion", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}).to_string();
     let hash = ResultHash::of(answer.as_bytes());
     let payload = result_payload(DEVNET_GLOBAL_ID, &addr(RELAYER), id, &hash, &usage).unwrap();
@@ -53,12 +72,17 @@ async fn serve_one(relayer: &Relayer, ws: &mut Ws) -> u128 {
         result_hash: hash.to_string(),
         signature: sign_hex(&operator_key(1), &payload),
     };
-    ws.send(Message::text(serde_json::to_string(&done).unwrap())).await.unwrap();
+    ws.send(Message::text(serde_json::to_string(&done).unwrap()))
+        .await
+        .unwrap();
     let (status, _, body) = request.await.unwrap();
     assert_eq!(status, 200, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     let cost = PRICES.cost(&usage);
-    assert_eq!(body["usage"]["cost_nanoton"].as_u64().unwrap() as u128, cost);
+    assert_eq!(
+        body["usage"]["cost_nanoton"].as_u64().unwrap() as u128,
+        cost
+    );
     cost
 }
 
@@ -80,17 +104,42 @@ async fn charges_survive_a_restart_and_settled_ones_stop_counting() {
     let second = serve_one(&relayer, &mut ws).await;
     let totals = store.account_totals(&account).await.unwrap();
     assert_eq!(totals.len(), 1);
-    assert_eq!((totals[0].provider.as_str(), u128::from(totals[0].charged)), (owner.as_str(), first + second));
-    assert_eq!(relayer.gateway.accounts.unsettled(&addr(ACCOUNT)), 0, "nothing held only in memory");
+    assert_eq!(
+        (totals[0].provider.as_str(), u128::from(totals[0].charged)),
+        (owner.as_str(), first + second)
+    );
+    assert_eq!(
+        relayer.gateway.accounts.unsettled(&addr(ACCOUNT)),
+        0,
+        "nothing held only in memory"
+    );
     drop(relayer);
 
     // A restarted gateway on the same store still counts them: only balance − charges is left.
     let store = Store::connect(&url).await.unwrap();
     let relayer = start_relayer_on(balances.clone(), |_| {}, Some(store.clone())).await;
-    assert_eq!(relayer.gateway.accounts.unsettled_total(&addr(ACCOUNT)).await.unwrap(), first + second);
+    assert_eq!(
+        relayer
+            .gateway
+            .accounts
+            .unsettled_total(&addr(ACCOUNT))
+            .await
+            .unwrap(),
+        first + second
+    );
     let _ws = worker(&relayer).await;
-    balances.0.lock().unwrap().insert(addr(ACCOUNT), first + second + 10);
-    let (status, _, body) = post(&relayer.url, "/v1/chat/completions", Some(KEY), &chat_body("m", "Hi", 4)).await;
+    balances
+        .0
+        .lock()
+        .unwrap()
+        .insert(addr(ACCOUNT), first + second + 10);
+    let (status, _, body) = post(
+        &relayer.url,
+        "/v1/chat/completions",
+        Some(KEY),
+        &chat_body("m", "Hi", 4),
+    )
+    .await;
     assert_eq!(status, 402, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["balance_nanoton"], json!(10));
@@ -112,8 +161,19 @@ async fn charges_survive_a_restart_and_settled_ones_stop_counting() {
         )
         .await
         .unwrap();
-    store.record_voucher_settled(&account, &owner, 0, cumulative, 0).await.unwrap();
-    assert_eq!(relayer.gateway.accounts.unsettled_total(&addr(ACCOUNT)).await.unwrap(), 0);
+    store
+        .record_voucher_settled(&account, &owner, 0, cumulative, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        relayer
+            .gateway
+            .accounts
+            .unsettled_total(&addr(ACCOUNT))
+            .await
+            .unwrap(),
+        0
+    );
     assert!(store.unsettled_pairs().await.unwrap().is_empty());
     drop(relayer);
     let _ = std::fs::remove_dir_all(&dir);

@@ -15,7 +15,9 @@ use spindle_devnet::{Devnet, DevnetConfig, ServerHandle, TON};
 use spindle_relayer::Store;
 use spindle_relayer::outbox::{AnyOutboxEntry, OutboxState};
 use spindle_relayer::settle::peer::{PATH, SignRequest, request_signature};
-use spindle_relayer::settle::{PeerApi, PeerRelayer, PostPolicy, Poster, Settled, VoucherSigner, chain};
+use spindle_relayer::settle::{
+    PeerApi, PeerRelayer, PostPolicy, Poster, Settled, VoucherSigner, chain,
+};
 use spindle_relayer::store::Charge;
 use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::compute_account::{self as ca, Params, Voucher};
@@ -60,7 +62,11 @@ impl Net {
         })
         .unwrap();
         let server = devnet.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        Net { devnet, api: client(&server.url), _server: server }
+        Net {
+            devnet,
+            api: client(&server.url),
+            _server: server,
+        }
     }
 
     fn wallet(&self, i: usize) -> (SigningKey, WalletV5R1) {
@@ -81,7 +87,10 @@ impl Net {
             valid_until: self.devnet.now() + 120,
             messages: messages.into_iter().map(Outgoing::new).collect(),
         };
-        self.api.send_boc(&wallet.external_transfer(&key, &t).unwrap()).await.unwrap();
+        self.api
+            .send_boc(&wallet.external_transfer(&key, &t).unwrap())
+            .await
+            .unwrap();
         wait_until(|| async { self.api.wallet_seqno(&addr).await.unwrap() > seqno }).await;
     }
 }
@@ -106,7 +115,13 @@ async fn world() -> World {
     let client = net.devnet.wallets()[0].address.clone();
     let owner = net.devnet.wallets()[2].address.clone();
     let stake_code = spindle_sdk::artifact!("provider_stake").unwrap().code;
-    let init = ca::state_init(spindle_sdk::artifact!("compute_account").unwrap().code, &hub, &client, 7).unwrap();
+    let init = ca::state_init(
+        spindle_sdk::artifact!("compute_account").unwrap().code,
+        &hub,
+        &client,
+        7,
+    )
+    .unwrap();
     let account = init.address(0).unwrap();
     let params = Params {
         relayers: set.clone(),
@@ -115,10 +130,15 @@ async fn world() -> World {
         stake_code: stake_code.clone(),
         jetton_wallet: None,
     };
-    net.send(0, vec![InternalMessage::new(account.clone(), 5 * TON)
-        .with_state_init(init)
-        .with_body(ca::init_body(&params, 1).unwrap())])
-        .await;
+    net.send(
+        0,
+        vec![
+            InternalMessage::new(account.clone(), 5 * TON)
+                .with_state_init(init)
+                .with_body(ca::init_body(&params, 1).unwrap()),
+        ],
+    )
+    .await;
     let config = StakeConfig {
         escrow_code: spindle_sdk::artifact!("job_escrow").unwrap().code,
         treasury: hub.clone(),
@@ -129,11 +149,21 @@ async fn world() -> World {
     };
     let sinit = ps::state_init(stake_code, &hub, &owner).unwrap();
     let operator = SigningKey::from_bytes(&[42; 32]).verifying_key();
-    net.send(2, vec![InternalMessage::new(sinit.address(0).unwrap(), 2 * TON)
-        .with_state_init(sinit)
-        .with_body(ps::init_body(&operator, &config, 0).unwrap())])
-        .await;
-    World { net, set, account, owner }
+    net.send(
+        2,
+        vec![
+            InternalMessage::new(sinit.address(0).unwrap(), 2 * TON)
+                .with_state_init(sinit)
+                .with_body(ps::init_body(&operator, &config, 0).unwrap()),
+        ],
+    )
+    .await;
+    World {
+        net,
+        set,
+        account,
+        owner,
+    }
 }
 
 impl World {
@@ -149,8 +179,14 @@ impl World {
 
     /// Serves relayer `i`'s peer API (its peers: the other two) and returns its URL.
     async fn serve_peer(&self, i: u8, store: Store) -> String {
-        let peers = (0..3).filter(|&j| j != i).map(|j| relayer_key(j).verifying_key()).collect();
-        let api = Arc::new(PeerApi { signer: self.signer(i, store), peers });
+        let peers = (0..3)
+            .filter(|&j| j != i)
+            .map(|j| relayer_key(j).verifying_key())
+            .collect();
+        let api = Arc::new(PeerApi {
+            signer: self.signer(i, store),
+            peers,
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let router = api.router();
@@ -164,8 +200,14 @@ impl World {
         Poster {
             signer: self.signer(0, store),
             peers: vec![
-                PeerRelayer { url: b_url.into(), key: relayer_key(1).verifying_key() },
-                PeerRelayer { url: c_url.into(), key: relayer_key(2).verifying_key() },
+                PeerRelayer {
+                    url: b_url.into(),
+                    key: relayer_key(1).verifying_key(),
+                },
+                PeerRelayer {
+                    url: c_url.into(),
+                    key: relayer_key(2).verifying_key(),
+                },
             ],
             http: reqwest::Client::new(),
             wallet_key,
@@ -177,7 +219,9 @@ impl World {
     }
 
     async fn paid(&self) -> u128 {
-        chain::paid(&self.net.api, &self.account, &self.owner).await.unwrap()
+        chain::paid(&self.net.api, &self.account, &self.owner)
+            .await
+            .unwrap()
     }
 
     fn raw(&self) -> (String, String) {
@@ -187,9 +231,17 @@ impl World {
     async fn charge(&self, store: &Store, id: &str, cost: u128) {
         let (account, provider) = self.raw();
         let cost = u64::try_from(cost).unwrap();
-        let charge = Charge { request_id: id.into(), account, provider, cost };
+        let charge = Charge {
+            request_id: id.into(),
+            account,
+            provider,
+            cost,
+        };
         assert!(store.record_charge(&charge, 0).await.unwrap());
-        assert!(!store.record_charge(&charge, 0).await.unwrap(), "a request is charged once");
+        assert!(
+            !store.record_charge(&charge, 0).await.unwrap(),
+            "a request is charged once"
+        );
     }
 
     fn voucher(&self, cumulative: u128) -> Voucher {
@@ -205,7 +257,10 @@ impl World {
 }
 
 fn sqlite_store_url(name: &str) -> String {
-    format!("sqlite://{}", common::temp_dir(name).join("store.db").display())
+    format!(
+        "sqlite://{}",
+        common::temp_dir(name).join("store.db").display()
+    )
 }
 
 /// Charges on A → voucher signed by A and B (C is down) → lands and pays exactly the
@@ -225,35 +280,69 @@ async fn charges_settle_exactly_once(db: TestDb) {
     w.charge(&a, "r2", TON / 5).await;
     w.charge(&a, "r3", 7).await;
     let first = TON / 10 + TON / 5 + 7;
-    assert_eq!(a.account_totals(&account_raw).await.unwrap()[0].unsettled(), first as u64);
+    assert_eq!(
+        a.account_totals(&account_raw).await.unwrap()[0].unsettled(),
+        first as u64
+    );
 
     // The same signed voucher posted twice pays once.
-    let (v, body) = poster.signed_settle(&w.account, &w.owner).await.unwrap().expect("something to settle");
+    let (v, body) = poster
+        .signed_settle(&w.account, &w.owner)
+        .await
+        .unwrap()
+        .expect("something to settle");
     assert_eq!(v.cumulative, first);
     let wallet_addr = poster.wallet.address().unwrap();
     for _ in 0..2 {
         let seqno = w.net.api.wallet_seqno(&wallet_addr).await.unwrap();
-        poster.send(&body, &w.account, seqno, w.net.devnet.now() + 60).await.unwrap();
+        poster
+            .send(&body, &w.account, seqno, w.net.devnet.now() + 60)
+            .await
+            .unwrap();
         wait_until(|| async { w.net.api.wallet_seqno(&wallet_addr).await.unwrap() > seqno }).await;
     }
     assert_eq!(w.paid().await, first, "paid exactly the charges, once");
     // B stored what it signed before answering.
-    assert_eq!(b.voucher(&account_raw, &provider_raw).await.unwrap().unwrap().voucher.cumulative, first as u64);
+    assert_eq!(
+        b.voucher(&account_raw, &provider_raw)
+            .await
+            .unwrap()
+            .unwrap()
+            .voucher
+            .cumulative,
+        first as u64
+    );
     // Nothing more is owed: the poster posts nothing.
-    assert_eq!(poster.settle(&w.account, &w.owner).await.unwrap(), Settled::Nothing { paid: first });
+    assert_eq!(
+        poster.settle(&w.account, &w.owner).await.unwrap(),
+        Settled::Nothing { paid: first }
+    );
 
     // More charges: the poster settles through the outbox, only the delta is paid.
     w.charge(&a, "r4", TON / 4).await;
     let second = first + TON / 4;
-    let Settled::Confirmed { id, cumulative } = poster.settle(&w.account, &w.owner).await.unwrap() else {
+    let Settled::Confirmed { id, cumulative } = poster.settle(&w.account, &w.owner).await.unwrap()
+    else {
         panic!("expected a confirmed voucher");
     };
     assert_eq!(cumulative, second);
     assert_eq!(w.paid().await, second);
     let entry = a.outbox_get(&id).await.unwrap().unwrap();
     assert_eq!(entry.state(), OutboxState::Confirmed);
-    assert!(entry.record().submission.as_ref().unwrap().wallet_seqno.is_some());
-    assert_eq!(a.account_totals(&account_raw).await.unwrap()[0].unsettled(), 0, "settled is subtracted");
+    assert!(
+        entry
+            .record()
+            .submission
+            .as_ref()
+            .unwrap()
+            .wallet_seqno
+            .is_some()
+    );
+    assert_eq!(
+        a.account_totals(&account_raw).await.unwrap()[0].unsettled(),
+        0,
+        "settled is subtracted"
+    );
 
     // B refuses a lower cumulative than it signed, and an unjustified one.
     let key_a = relayer_key(0);
@@ -261,7 +350,8 @@ async fn charges_settle_exactly_once(db: TestDb) {
     let http = reqwest::Client::new();
     let lower = request_signature(&http, &b_url, &key_b, &key_a, &w.voucher(first)).await;
     assert!(lower.unwrap_err().contains("409"), "lower voucher refused");
-    let too_much = request_signature(&http, &b_url, &key_b, &key_a, &w.voucher(second + 10 * TON)).await;
+    let too_much =
+        request_signature(&http, &b_url, &key_b, &key_a, &w.voucher(second + 10 * TON)).await;
     let e = too_much.unwrap_err();
     assert!(e.contains("409") && e.contains("unjustified"), "{e}");
     // Forged requests: signed by an outsider, or altered after signing.
@@ -270,23 +360,56 @@ async fn charges_settle_exactly_once(db: TestDb) {
     assert!(forged.unwrap_err().contains("401"));
     let mut altered = SignRequest::new(&w.voucher(second + 1), &key_a, &key_b).unwrap();
     altered.cumulative = (second + 2).to_string();
-    let r = http.post(format!("{b_url}{PATH}")).json(&altered).send().await.unwrap();
+    let r = http
+        .post(format!("{b_url}{PATH}"))
+        .json(&altered)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let signed = b.voucher(&account_raw, &provider_raw).await.unwrap().unwrap();
-    assert_eq!(signed.voucher.cumulative, second as u64, "refusals changed nothing");
+    let signed = b
+        .voucher(&account_raw, &provider_raw)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        signed.voucher.cumulative, second as u64,
+        "refusals changed nothing"
+    );
 
     // Killed between submit and confirm, restarted on the same store: confirmed, once.
     w.charge(&a, "r5", TON / 2).await;
     let third = second + TON / 2;
-    let submitted = poster.submit(&w.account, &w.owner).await.unwrap().expect("a post");
+    let submitted = poster
+        .submit(&w.account, &w.owner)
+        .await
+        .unwrap()
+        .expect("a post");
     drop(poster);
-    assert!(matches!(a.outbox_get(&submitted).await.unwrap(), Some(AnyOutboxEntry::Submitted(_))));
+    assert!(matches!(
+        a.outbox_get(&submitted).await.unwrap(),
+        Some(AnyOutboxEntry::Submitted(_))
+    ));
     let restarted_store = Store::connect(&db.url).await.unwrap();
     let poster = w.poster(restarted_store.clone(), &b_url, &c_url);
     let outcome = poster.settle(&w.account, &w.owner).await.unwrap();
-    assert_eq!(outcome, Settled::Confirmed { id: submitted.clone(), cumulative: third });
+    assert_eq!(
+        outcome,
+        Settled::Confirmed {
+            id: submitted.clone(),
+            cumulative: third
+        }
+    );
     assert_eq!(w.paid().await, third, "no double payment after the restart");
-    assert_eq!(restarted_store.outbox_get(&submitted).await.unwrap().unwrap().state(), OutboxState::Confirmed);
+    assert_eq!(
+        restarted_store
+            .outbox_get(&submitted)
+            .await
+            .unwrap()
+            .unwrap()
+            .state(),
+        OutboxState::Confirmed
+    );
     assert!(restarted_store.unsettled_pairs().await.unwrap().is_empty());
     // Posting again (drain) finds nothing to do.
     assert!(poster.run_once(0, 0, true).await.is_empty());
@@ -315,15 +438,29 @@ async fn charges_settle_exactly_once(db: TestDb) {
     w.charge(&restarted_store, "r7", TON / 10).await;
     let fifth = fourth + TON / 10;
     w.net
-        .send(0, vec![InternalMessage::new(w.account.clone(), TON / 10)
-            .with_body(ca::simple_body(ca::op::REQUEST_WITHDRAW, 0).unwrap())])
+        .send(
+            0,
+            vec![
+                InternalMessage::new(w.account.clone(), TON / 10)
+                    .with_body(ca::simple_body(ca::op::REQUEST_WITHDRAW, 0).unwrap()),
+            ],
+        )
         .await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let watch = async {
         wait_until(|| async { w.paid().await == fifth }).await;
         stop.send(()).unwrap();
     };
-    tokio::join!(poster.run(PostPolicy { grace_margin_secs: 3600 + 60, ..policy }, async { stopped.await.unwrap() }), watch);
+    tokio::join!(
+        poster.run(
+            PostPolicy {
+                grace_margin_secs: 3600 + 60,
+                ..policy
+            },
+            async { stopped.await.unwrap() }
+        ),
+        watch
+    );
     assert_eq!(w.paid().await, fifth);
 }
 
