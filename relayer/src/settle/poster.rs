@@ -37,6 +37,22 @@ pub struct PeerRelayer {
     pub key: VerifyingKey,
 }
 
+impl PeerRelayer {
+    /// The config's `[[peers]]` (keys already checked to be distinct and not our own).
+    pub fn from_config(peers: &[crate::config::Peer]) -> Result<Vec<Self>, String> {
+        peers
+            .iter()
+            .map(|p| {
+                Ok(Self {
+                    url: p.url.as_str().trim_end_matches('/').to_owned(),
+                    key: VerifyingKey::from_bytes(&p.pubkey)
+                        .map_err(|e| format!("peer {}: {e}", p.url))?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// What a settle call achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settled {
