@@ -462,6 +462,28 @@ async fn charges_settle_exactly_once(db: TestDb) {
         watch
     );
     assert_eq!(w.paid().await, fifth);
+
+    // C comes up with its own store and B goes down: A+C settle the next charges.
+    let c = Store::connect(&sqlite_store_url("c")).await.unwrap();
+    let c_url = w.serve_peer(2, c.clone()).await;
+    let poster = w.poster(restarted_store.clone(), "http://127.0.0.1:1", &c_url);
+    w.charge(&restarted_store, "r8", TON / 10).await;
+    let sixth = fifth + TON / 10;
+    let outcome = poster.settle(&w.account, &w.owner).await.unwrap();
+    assert!(matches!(outcome, Settled::Confirmed { cumulative, .. } if cumulative == sixth));
+    assert_eq!(w.paid().await, sixth);
+    let c_signed = c
+        .voucher(&account_raw, &provider_raw)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c_signed.voucher.cumulative, sixth as u64);
+    let b_signed = b
+        .voucher(&account_raw, &provider_raw)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b_signed.voucher.cumulative, fifth as u64, "B was down");
 }
 
 both_backends!(charges_settle_exactly_once);
