@@ -13,11 +13,15 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use spindle_devnet::{Devnet, DevnetConfig};
-use spindle_relayer::gateway::{ApiKeyEntry, AllowedProvider, ComputeAccountBalances, Gateway, GatewayConfig};
+use spindle_relayer::Store;
+use spindle_relayer::gateway::{
+    AllowedProvider, ApiKeyEntry, ComputeAccountBalances, ConfiguredProviders, Gateway, GatewayConfig,
+};
+use spindle_relayer::settle::{PeerApi, PeerRelayer, Poster, Settled, VoucherSigner};
 use spindle_sdk::message::InternalMessage;
-use spindle_sdk::protocol::compute_account::{self as ca, Params, Voucher};
+use spindle_sdk::protocol::compute_account::{self as ca, Params};
 use spindle_sdk::protocol::provider_stake::{self as ps, StakeConfig};
-use spindle_sdk::protocol::relayer_set::{Proof, RelayerSet};
+use spindle_sdk::protocol::relayer_set::RelayerSet;
 use spindle_sdk::toncenter::{StackArg, Toncenter, ToncenterConfig};
 use spindle_sdk::{SigningKey, TonAddress, address, boc};
 use spindle_worker::agent::{RelayerEndpoint, WorkerConfig};
@@ -73,9 +77,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..DevnetConfig::default()
     })?;
     let server = devnet.serve("127.0.0.1:0".parse()?).await?;
-    let mut api_config = ToncenterConfig::new(server.url.clone());
-    api_config.requests_per_second = 10_000.0; // a local chain: no rate limit to respect
-    let api = Toncenter::new(api_config);
+    let api = local_api(&server.url);
     let global_id = devnet.global_id();
     let wallets = devnet.wallets();
     let payer = |i: usize, name: &str| {
@@ -92,7 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let before = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
 
-    p.step("Provider stakes 10 TON");
+    p.step("Provider stakes 10 TON (provider_stake, operator key for its workers)");
     let operator = SigningKey::from_bytes(&[42; 32]);
     let stake_config = StakeConfig {
         escrow_code: spindle_sdk::artifact!("job_escrow")?.code,
@@ -135,16 +137,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         operator_key: hex::encode(operator.verifying_key().as_bytes()),
         owner: address::to_raw(&provider.address),
     }];
-    let balances = Arc::new(ComputeAccountBalances::new(
-        Toncenter::new(ToncenterConfig { requests_per_second: 10_000.0, ..ToncenterConfig::new(server.url.clone()) }),
-        Duration::from_secs(1),
-    ));
-    let gateway = Gateway::new(gw, balances).map_err(anyhow::Error::msg)?;
+    let balances = Arc::new(ComputeAccountBalances::new(local_api(&server.url), Duration::from_secs(1)));
+    // Each relayer keeps its own store (SQLite files here; Postgres for replicas).
+    let dir = tempdir()?;
+    let mut stores = Vec::new();
+    for name in ["a", "b", "c"] {
+        stores.push(Store::connect(&format!("sqlite://{}", dir.join(format!("relayer-{name}.db")).display())).await?);
+    }
+    let providers = Arc::new(ConfiguredProviders::from_config(&gw.providers).map_err(anyhow::Error::msg)?);
+    let gateway = Gateway::with_store(gw, balances, providers, stores[0].clone()).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gateway_addr = listener.local_addr()?;
     let gateway_task = tokio::spawn(gateway.clone().serve(listener));
-    let key_dir = tempdir()?;
-    let key_file = key_dir.join("operator.key");
+    let key_file = dir.join("operator.key");
     std::fs::write(&key_file, hex::encode(operator.to_bytes()))?;
     // Demo prices, high enough that a few requests are worth settling on-chain:
     // 200 TON per million prompt tokens, 800 TON per million completion tokens.
@@ -167,6 +172,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let worker_task = tokio::spawn(spindle_worker::agent::run_until(worker_config, async {
         let _ = worker_stopped.await;
     }));
+    // Relayers 2 and 3 serve the peer API through which the home gateway asks
+    // for their voucher signatures; each checks the chain and its own store first.
+    let signer = |i: usize| Arc::new(VoucherSigner {
+        store: stores[i].clone(),
+        key: relayer_keys[i].clone(),
+        set: set.clone(),
+        api: local_api(&server.url),
+        global_id,
+    });
+    let mut peers = Vec::new();
+    let mut peer_tasks = Vec::new();
+    for i in [1, 2] {
+        let others = (0..3).filter(|&j| j != i).map(|j| relayer_keys[j].verifying_key()).collect();
+        let api = Arc::new(PeerApi { signer: signer(i), peers: others });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        peers.push(PeerRelayer { url: format!("http://{}", listener.local_addr()?), key: relayer_keys[i].verifying_key() });
+        peer_tasks.push(tokio::spawn(async move { axum::serve(listener, api.router()).await }));
+    }
     let base = format!("http://{gateway_addr}/v1");
     wait_for_model(&base, llama.alias()).await?;
     p.detail(format!("gateway {base} serves {} (per 1M tokens: prompt {}, completion {})",
@@ -200,21 +223,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             answer.chars().take(60).collect::<String>(), usage["total_tokens"]));
     }
 
-    p.step("Relayers 1 and 3 sign a cumulative voucher; relayer 1 posts it on-chain");
-    let voucher = Voucher {
-        global_id,
-        account: account.clone(),
-        epoch: 0,
-        provider_owner: provider.address.clone(),
-        cumulative: spent,
-        valid_until: devnet.now() + 600,
+    p.step("Relayer 1 collects a 2-of-3 voucher from its peers and posts it on-chain");
+    let poster = Poster {
+        signer: signer(0),
+        peers,
+        http: reqwest::Client::new(),
+        wallet_key: relayer_wallet.key.clone(),
+        wallet: relayer_wallet.wallet.clone(),
+        holder: "demo-relayer-1".into(),
+        settle_value: TON / 10,
+        voucher_validity_secs: 600,
     };
-    let payload = voucher.payload()?;
-    let proof = Proof::sign(set.k, &payload, &[(0, &relayer_keys[0]), (2, &relayer_keys[2])])?;
-    relayer_wallet
-        .send(&api, vec![InternalMessage::new(account.clone(), TON / 10)
-            .with_body(ca::settle_body(&voucher, &proof, 0)?)])
-        .await?;
+    match poster.settle(&account, &provider.address).await.map_err(anyhow::Error::msg)? {
+        Settled::Confirmed { cumulative, .. } => p.detail(format!("voucher for {} confirmed on-chain", ton(cumulative))),
+        Settled::Nothing { paid } => bail!("the relayer found nothing to settle (chain already paid {paid})"),
+    }
     let owner_slice = boc::build(|b| b.store_address(&provider.address).map(|_| ()))?;
     let paid = get_ints(&api, &account, "get_paid", &[StackArg::Slice(owner_slice.into())]).await?;
     let paid = paid.first().cloned().flatten().map(|n| u128::try_from(n).unwrap_or(0)).unwrap_or(0);
@@ -253,8 +276,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let _ = stop_worker.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), worker_task).await;
     gateway_task.abort();
+    for t in peer_tasks {
+        t.abort();
+    }
     drop(llama);
-    let _ = std::fs::remove_dir_all(&key_dir);
+    let _ = std::fs::remove_dir_all(&dir);
     if !ok {
         bail!("settlement did not match: charged {spent}, voucher paid {paid}, provider stake earned {earned} (expected {})",
             ps::earned_from_payout(paid));
@@ -283,6 +309,11 @@ async fn start_inference(p: &Progress) -> anyhow::Result<LlamaServer> {
         }
     }
     Ok(LlamaServerConfig::from_env()?.start().await?)
+}
+
+/// A toncenter client for the local devnet: no rate limit to respect.
+fn local_api(url: &str) -> Toncenter {
+    Toncenter::new(ToncenterConfig { requests_per_second: 10_000.0, ..ToncenterConfig::new(url.to_owned()) })
 }
 
 async fn wait_for_model(base: &str, model: &str) -> anyhow::Result<()> {
