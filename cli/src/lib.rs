@@ -2,5 +2,6 @@
 //! end-to-end tests.
 
 pub mod demo;
+pub mod job;
 pub mod onchain;
 pub mod stake;

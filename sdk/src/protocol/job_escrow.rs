@@ -1,0 +1,276 @@
+//! job_escrow messages: one escrow per (hub, client, nonce) holds one job's
+//! payment until k-of-n relayers sign its completion (JCMP), or refunds it
+//! after the deadline — slashing the provider's stake when the operator had
+//! signed an acceptance (JACC) and nothing was delivered.
+//! See `contracts/Specification.md`, section job_escrow.
+
+use super::relayer_set::{Proof, RelayerSet};
+use super::{arc, cell, coins};
+use crate::message::StateInit;
+use crate::signing::{PayloadHeader, tag};
+use crate::{ArcCell, BigInt, Cell, Result, Signature, TonAddress};
+
+/// Op codes (contracts/func/op-codes.fc).
+pub mod op {
+    pub const CREATE: u32 = 0x4a42_0001;
+    pub const COMPLETE: u32 = 0x4a42_0002;
+    pub const EXPIRE: u32 = 0x4a42_0003;
+    pub const DELIVERED: u32 = 0x4a42_0004;
+    /// Escrow → client: the refund / remainder.
+    pub const REFUND: u32 = 0x4a42_0005;
+    /// Escrow → poster: the settlement fee.
+    pub const SETTLE_FEE: u32 = 0x4a42_0006;
+    /// Escrow → treasury: the protocol fee.
+    pub const FEE: u32 = 0x4a42_0007;
+    /// Provider stake → client / treasury / finder: slash proceeds.
+    pub const STAKE_SLASHED: u32 = 0x5354_000a;
+}
+
+/// The completion tag, "JCMP".
+pub const COMPLETE_TAG: u32 = tag(b"JCMP");
+/// The acceptance tag, "JACC".
+pub const ACCEPT_TAG: u32 = tag(b"JACC");
+
+/// Kept by the escrow forever (`je::reserve`), nanotons.
+pub const RESERVE: u128 = 2_000_000;
+/// Gas budgets the escrow charges (`je::gas_*`), in gas units.
+pub const GAS_CREATE: u128 = 9_000;
+pub const GAS_COMPLETE: u128 = 17_000;
+pub const GAS_EXPIRE: u128 = 9_000;
+pub const GAS_EXPIRE_SLASH: u128 = 14_000;
+/// provider_stake's slash handler budget (`je::gas_stake_slash`).
+pub const GAS_STAKE_SLASH: u128 = 16_000;
+
+/// States `get_job` reports (-1: not initialised).
+pub const OPEN: i8 = 0;
+pub const COMPLETED: i8 = 1;
+pub const EXPIRED: i8 = 2;
+
+/// The escrow's initial data, which fixes its address (protocol rule 6).
+pub fn init_data(hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<Cell> {
+    cell(|b| {
+        b.store_address(hub)?.store_address(client)?.store_u64(64, nonce)?;
+        Ok(())
+    })
+}
+
+/// The escrow's state init (code from `contracts/build/job_escrow.json`).
+pub fn state_init(code: ArcCell, hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<StateInit> {
+    Ok(StateInit::new(code, arc(init_data(hub, client, nonce)?)))
+}
+
+/// What the escrow snapshots at create (`EscrowCfg`), normally the hub's params.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Paid to whoever posts `complete` or `expire` (protocol rule 11), nanotons.
+    pub settle_fee: u128,
+    /// Protocol fee on the pay, basis points (to the treasury).
+    pub fee_bps: u16,
+    /// Seconds after the deadline during which a completion is still accepted.
+    pub grace: u32,
+    /// Seconds after deadline + grace during which slashing evidence is accepted.
+    pub window: u32,
+    /// provider_stake's code: payouts and slashes go to the stake derived from (hub, owner).
+    pub stake_code: ArcCell,
+    pub treasury: TonAddress,
+    pub relayers: RelayerSet,
+}
+
+impl Config {
+    pub fn to_cell(&self) -> Result<Cell> {
+        let relayers = self.relayers.to_cell()?;
+        cell(|b| {
+            b.store_coins(&coins(self.settle_fee))?.store_u16(16, self.fee_bps)?;
+            b.store_u32(32, self.grace)?.store_u32(32, self.window)?;
+            b.store_tonhash(&self.stake_code.cell_hash())?;
+            b.store_u16(16, self.stake_code.cell_depth())?;
+            b.store_address(&self.treasury)?.store_child(relayers)?;
+            Ok(())
+        })
+    }
+
+    /// The protocol fee the treasury takes from `pay`.
+    pub fn fee(&self, pay: u128) -> u128 {
+        pay * u128::from(self.fee_bps) / 10_000
+    }
+}
+
+/// The job's terms.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The payment held, nanotons.
+    pub amount: u128,
+    /// Unix time by which the provider must deliver.
+    pub deadline: u32,
+    /// Hash of the job's specification (off-chain).
+    pub spec_hash: [u8; 32],
+}
+
+/// `create` body: sent with the state init by the hub or the client itself,
+/// with at least amount + settle fee + [`RESERVE`] + the create gas.
+pub fn create_body(job: &Job, config: &Config, query_id: u64) -> Result<Cell> {
+    let cfg = config.to_cell()?;
+    cell(|b| {
+        b.store_u32(32, op::CREATE)?.store_u64(64, query_id)?;
+        b.store_coins(&coins(job.amount))?.store_u32(32, job.deadline)?;
+        b.store_slice(&job.spec_hash)?.store_child(cfg)?;
+        Ok(())
+    })
+}
+
+/// A completion: the relayers attest that `provider_owner`'s job at `escrow`
+/// is done and earns `pay` (≤ amount; the client gets the rest back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub global_id: i32,
+    pub escrow: TonAddress,
+    pub nonce: u64,
+    pub provider_owner: TonAddress,
+    pub pay: u64,
+    pub result_hash: [u8; 32],
+}
+
+impl Completion {
+    /// The signed cell (982 bits, no refs). The escrow hashes these bits
+    /// without building the cell; the hash is the cell's representation hash.
+    pub fn payload(&self) -> Result<Cell> {
+        let header = PayloadHeader {
+            tag: COMPLETE_TAG,
+            global_id: self.global_id,
+            target: self.escrow.clone(),
+            id: self.nonce,
+        };
+        header.cell_with(|b| {
+            b.store_address(&self.provider_owner)?;
+            b.store_u64(64, self.pay)?.store_slice(&self.result_hash)?;
+            Ok(())
+        })
+    }
+}
+
+/// The escrow's signature chain: the first signature in the root cell, each
+/// next one in a ref of the previous (`sigs:^SigChain` in `complete`). This is
+/// not [`Proof::store`]'s layout (which puts the first signature inline in the
+/// body, after the payload ref).
+pub fn sig_chain(proof: &Proof) -> Result<Cell> {
+    let mut next: Option<ArcCell> = None;
+    for sig in proof.signatures.iter().rev() {
+        let c = cell(|c| {
+            c.store_slice(&sig.to_bytes())?;
+            if let Some(n) = &next {
+                c.store_reference(n)?;
+            }
+            Ok(())
+        })?;
+        next = Some(arc(c));
+    }
+    match next {
+        Some(c) => Ok((*c).clone()),
+        None => Err(crate::Error::Key("a proof needs at least one signature".into())),
+    }
+}
+
+/// `complete` body: `provider pay:uint64 result_hash:uint256 signers:uint16
+/// sigs:^SigChain` — the payload itself is not sent; the escrow rebuilds it.
+/// Post it with at least `GAS_COMPLETE` gas + 4 forward lumps attached; the
+/// poster gets the settlement fee plus what is left of that value.
+pub fn complete_body(completion: &Completion, proof: &Proof, query_id: u64) -> Result<Cell> {
+    let sigs = sig_chain(proof)?;
+    cell(|b| {
+        b.store_u32(32, op::COMPLETE)?.store_u64(64, query_id)?;
+        b.store_address(&completion.provider_owner)?;
+        b.store_u64(64, completion.pay)?.store_slice(&completion.result_hash)?;
+        b.store_u16(16, proof.signers)?.store_child(sigs)?;
+        Ok(())
+    })
+}
+
+/// An acceptance: the provider's operator key attests that `provider_owner`'s
+/// stake took job `nonce` at `escrow` — the evidence that slashes the stake if
+/// the job expires undelivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acceptance {
+    pub global_id: i32,
+    pub escrow: TonAddress,
+    pub nonce: u64,
+    pub provider_owner: TonAddress,
+}
+
+impl Acceptance {
+    /// The cell the operator signs.
+    pub fn payload(&self) -> Result<Cell> {
+        let header = PayloadHeader {
+            tag: ACCEPT_TAG,
+            global_id: self.global_id,
+            target: self.escrow.clone(),
+            id: self.nonce,
+        };
+        header.cell_with(|b| {
+            b.store_address(&self.provider_owner)?;
+            Ok(())
+        })
+    }
+}
+
+/// `expire` body: `evidence:(Maybe ^(provider:MsgAddressInt sig:bits512))`.
+/// Without evidence it only refunds an open job; with an acceptance signature
+/// it also slashes the provider's stake (attach at least `GAS_EXPIRE_SLASH +
+/// GAS_STAKE_SLASH` gas + 7 forward lumps).
+pub fn expire_body(evidence: Option<(&TonAddress, &Signature)>, query_id: u64) -> Result<Cell> {
+    let ev = match evidence {
+        Some((provider, sig)) => Some(cell(|b| {
+            b.store_address(provider)?.store_slice(&sig.to_bytes())?;
+            Ok(())
+        })?),
+        None => None,
+    };
+    cell(|b| {
+        b.store_u32(32, op::EXPIRE)?.store_u64(64, query_id)?;
+        match ev {
+            Some(c) => b.store_bit(true)?.store_child(c)?,
+            None => b.store_bit(false)?,
+        };
+        Ok(())
+    })
+}
+
+/// What `get_job` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobState {
+    /// [`OPEN`], [`COMPLETED`], [`EXPIRED`], or -1 before `create`.
+    pub state: i8,
+    pub delivered: bool,
+    pub slashed: bool,
+    pub amount: u128,
+    pub deadline: u32,
+    pub spec_hash: [u8; 32],
+}
+
+impl JobState {
+    /// From `get_job`'s stack `(state, delivered, slashed, amount, deadline, spec_hash)`.
+    pub fn from_stack(stack: &[Option<BigInt>]) -> Result<Self> {
+        let n = |i: usize| -> Result<&BigInt> {
+            stack
+                .get(i)
+                .and_then(|v| v.as_ref())
+                .ok_or_else(|| crate::Error::Key(format!("get_job: no integer at {i}")))
+        };
+        let small = |i: usize| -> Result<i128> {
+            i128::try_from(n(i)?).map_err(|_| crate::Error::Key(format!("get_job: value {i} too large")))
+        };
+        let (_, bytes) = n(5)?.to_bytes_be();
+        let mut spec_hash = [0u8; 32];
+        if bytes.len() > 32 {
+            return Err(crate::Error::Key("get_job: spec hash over 256 bits".into()));
+        }
+        spec_hash[32 - bytes.len()..].copy_from_slice(&bytes);
+        Ok(Self {
+            state: small(0)? as i8,
+            delivered: small(1)? != 0,
+            slashed: small(2)? != 0,
+            amount: small(3)? as u128,
+            deadline: small(4)? as u32,
+            spec_hash,
+        })
+    }
+}
