@@ -20,7 +20,10 @@ use spindle_relayer::gateway::{
 use spindle_relayer::settle::{PeerApi, PeerRelayer, Poster, Settled, VoucherSigner};
 use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::compute_account::{self as ca, Params};
+use spindle_sdk::protocol::job_escrow::{self as je, Acceptance, Completion, Config as JobConfig, Job};
 use spindle_sdk::protocol::provider_stake::{self as ps, StakeConfig};
+use sha2::{Digest, Sha256};
+use spindle_worker::backend::Endpoint;
 use spindle_sdk::protocol::relayer_set::RelayerSet;
 use spindle_sdk::toncenter::{StackArg, Toncenter, ToncenterConfig};
 use spindle_sdk::{SigningKey, TonAddress, address, boc};
@@ -28,8 +31,8 @@ use spindle_worker::agent::{RelayerEndpoint, WorkerConfig};
 use spindle_worker::protocol::Prices;
 use spindle_worker::testing::{LlamaServer, LlamaServerConfig};
 
-use crate::onchain::{Payer, balance, get_ints};
-use crate::stake;
+use crate::onchain::{Payer, balance, get_ints, received_from};
+use crate::{job, stake};
 
 const TON: u128 = 1_000_000_000;
 const API_KEY: &str = "sk-spindle-demo";
@@ -65,7 +68,7 @@ impl Progress {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let mut p = Progress { step: 0, total: 7 };
+    let mut p = Progress { step: 0, total: 9 };
 
     p.step("Starting the CPU inference server (llama.cpp, SmolLM2-135M)");
     let llama = start_inference(&p).await?;
@@ -243,6 +246,65 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let paid = paid.first().cloned().flatten().map(|n| u128::try_from(n).unwrap_or(0)).unwrap_or(0);
     let earned = stake.state(&api).await?.earned;
 
+    p.step("Client pays a job escrow 0.5 TON; the provider runs the job; relayers 1 and 2 sign its completion");
+    let treasury = wallets[3].address.clone();
+    let job_config = JobConfig {
+        settle_fee: TON / 100,
+        fee_bps: 500,
+        grace: 60,
+        window: 3600,
+        stake_code: stake::code()?,
+        treasury: treasury.clone(),
+        relayers: set.clone(),
+    };
+    let earned_before_jobs = earned;
+    let spec: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "model": llama.alias(), "temperature": 0, "max_tokens": 32,
+        "messages": [{"role": "user", "content": "Write one sentence about GPUs."}]}))?;
+    let spec_hash: [u8; 32] = Sha256::digest(serde_json::to_vec(&spec)?).into();
+    let job = Job { amount: TON / 2, deadline: devnet.now() + 600, spec_hash };
+    let escrow = job::create_job(&api, &client, &hub, 1, &job, &job_config).await?;
+    // The provider runs the job on its inference server; the result's hash is
+    // what the relayers sign (the relayer job API that leases jobs to workers is next).
+    let result = llama.backend().send(Endpoint::ChatCompletions, spec).await?;
+    let pay: u64 = (TON / 2 * 4 / 5) as u64; // the job used 80% of its budget
+    let completion = Completion {
+        global_id,
+        escrow: escrow.clone(),
+        nonce: 1,
+        provider_owner: provider.address.clone(),
+        pay,
+        result_hash: result.result_hash.0,
+    };
+    let proof = job::sign_completion(set.k, &completion, &[(0, &relayer_keys[0]), (1, &relayer_keys[1])])?;
+    job::complete_job(&api, &relayer_wallet, &completion, &proof).await?;
+    let job_done = job::job_state(&api, &escrow).await?;
+    ensure!(job_done.state == je::COMPLETED, "the escrow did not complete (state {})", job_done.state);
+    let job_earned = stake.state(&api).await?.earned - earned_before_jobs;
+    let job_fee = received_from(&api, &treasury, &escrow).await?;
+    p.detail(format!("result {} … pays the provider's stake {} (fee {} to the treasury), the rest back to the client",
+        hex::encode(&result.result_hash.0[..6]), ton(job_earned), ton(job_fee)));
+
+    p.step("A provider accepts a second job and vanishes; after the deadline anyone expires it with the evidence");
+    let job2 = Job { amount: TON / 2, deadline: devnet.now() + 120, spec_hash };
+    let escrow2 = job::create_job(&api, &client, &hub, 2, &job2, &job_config).await?;
+    let acceptance = job::sign_acceptance(&operator, &Acceptance {
+        global_id,
+        escrow: escrow2.clone(),
+        nonce: 2,
+        provider_owner: provider.address.clone(),
+    })?;
+    let stake_before_slash = stake.state(&api).await?.stake;
+    devnet.advance_time(u64::from(job2.deadline + job_config.grace + 1 - devnet.now()));
+    devnet.produce_block(); // so the API reports the new time at once
+    let client_before_refund = balance(&api, &client.address).await?;
+    job::expire_job(&api, &relayer_wallet, &escrow2, Some((&provider.address, &acceptance))).await?;
+    let expired = job::job_state(&api, &escrow2).await?;
+    ensure!(expired.state == je::EXPIRED && expired.slashed, "the second job was not expired with a slash");
+    let slashed = stake_before_slash - stake.state(&api).await?.stake;
+    let refunded = balance(&api, &client.address).await? - client_before_refund;
+    p.detail(format!("client refunded {}; provider's stake slashed {}", ton(refunded), ton(slashed)));
+
     let after = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
     let left = account_balance(&api, &account).await?;
     let summary = json!({
@@ -253,6 +315,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "voucher_paid_nanoton": paid.to_string(),
         "provider_stake_earnings_nanoton": earned.to_string(),
         "compute_account": {"deposit": deposit.to_string(), "left": left.to_string()},
+        "escrow_job": {"amount": job.amount.to_string(), "pay": pay.to_string(),
+            "provider_earned": job_earned.to_string(), "treasury_fee": job_fee.to_string()},
+        "expired_job": {"amount": job2.amount.to_string(), "client_refunded": refunded.to_string(),
+            "stake_slashed": slashed.to_string()},
         "wallet_changes_nanoton": {
             "client": diff(before.0[0], after.0[0]),
             "relayer-1": diff(before.0[1], after.0[1]),
@@ -262,7 +328,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     });
     // The stake keeps its receive gas out of each payout (protocol: the
     // receiver pays for its own handler), so the owner earns paid − that gas.
-    let ok = spent > 0 && paid == spent && earned == ps::earned_from_payout(paid);
+    // Earnings: the voucher's payout, then the job's (each less the stake's receive gas).
+    let fee = u128::from(pay) * 500 / 10_000;
+    let ok = spent > 0
+        && paid == spent
+        && earned == ps::earned_from_payout(paid)
+        && job_earned == ps::earned_from_payout(u128::from(pay) - fee)
+        && job_fee == fee
+        && slashed == (stake_config.slash_mult_pct as u128 * job2.amount / 100).min(stake_before_slash)
+        && refunded >= job2.amount;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -282,8 +356,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     drop(llama);
     let _ = std::fs::remove_dir_all(&dir);
     if !ok {
-        bail!("settlement did not match: charged {spent}, voucher paid {paid}, provider stake earned {earned} (expected {})",
-            ps::earned_from_payout(paid));
+        bail!("settlement did not match the chain: {}", serde_json::to_string(&summary)?);
     }
     Ok(())
 }
@@ -374,17 +447,25 @@ fn print_table(
     after: &Balances,
 ) {
     println!("\nSpindle demo: settled on-chain\n");
-    println!("  {:<34} {:>22}", "requests served", summary["requests"].to_string());
-    println!("  {:<34} {:>22}", "tokens (prompt / completion)", format!("{} / {}", tokens.0, tokens.1));
-    println!("  {:<34} {:>22}", "charged by the gateway", ton(spent));
-    println!("  {:<34} {:>22}", "paid by the 2-of-3 voucher", ton(paid));
-    println!("  {:<34} {:>22}", "earned by the provider's stake", ton(earned));
-    println!("  {:<34} {:>22}", "stake's receive gas, kept from payout", ton(paid - earned.min(paid)));
-    println!("  {:<34} {:>22}", "compute account: deposit", ton(deposit));
-    println!("  {:<34} {:>22}", "compute account: left", ton(left));
+    println!("  {:<38} {:>20}", "requests served", summary["requests"].to_string());
+    println!("  {:<38} {:>20}", "tokens (prompt / completion)", format!("{} / {}", tokens.0, tokens.1));
+    println!("  {:<38} {:>20}", "charged by the gateway", ton(spent));
+    println!("  {:<38} {:>20}", "paid by the 2-of-3 voucher", ton(paid));
+    println!("  {:<38} {:>20}", "earned by the provider's stake", ton(earned));
+    println!("  {:<38} {:>20}", "stake's receive gas, kept from payout", ton(paid - earned.min(paid)));
+    println!("  {:<38} {:>20}", "compute account: deposit", ton(deposit));
+    println!("  {:<38} {:>20}", "compute account: left", ton(left));
+    let j = &summary["escrow_job"];
+    let x = &summary["expired_job"];
+    let n = |v: &Value| v.as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
+    println!("  {:<38} {:>20}", "escrow job: paid in", ton(n(&j["amount"])));
+    println!("  {:<38} {:>20}", "escrow job: provider's stake earned", ton(n(&j["provider_earned"])));
+    println!("  {:<38} {:>20}", "escrow job: protocol fee (treasury)", ton(n(&j["treasury_fee"])));
+    println!("  {:<38} {:>20}", "expired job: client refunded", ton(n(&x["client_refunded"])));
+    println!("  {:<38} {:>20}", "expired job: provider's stake slashed", ton(n(&x["stake_slashed"])));
     println!("\n  wallet balance changes (including on-chain fees):");
     for (i, name) in ["client", "relayer-1", "provider"].iter().enumerate() {
-        println!("  {:<34} {:>22}", name, signed_ton(before.0[i], after.0[i]));
+        println!("  {:<38} {:>20}", name, signed_ton(before.0[i], after.0[i]));
     }
     println!("\n  toncenter API  {}", summary["api"]["toncenter"].as_str().unwrap_or(""));
     println!("  OpenAI API     {}", summary["api"]["gateway"].as_str().unwrap_or(""));

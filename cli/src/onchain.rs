@@ -79,3 +79,17 @@ pub async fn get_ints(
 pub async fn balance(api: &Toncenter, address: &TonAddress) -> anyhow::Result<u128> {
     Ok(api.get_address_information(address).await?.balance)
 }
+
+/// What `address` received from `from` over its last 100 transactions: the
+/// values of the incoming messages, before the receiver's own fees.
+pub async fn received_from(api: &Toncenter, address: &TonAddress, from: &TonAddress) -> anyhow::Result<u128> {
+    let mut sum = 0;
+    for tx in api.get_transactions(address, 100, None).await? {
+        if let Some(m) = tx.in_msg.filter(|m| !m.source.is_empty()) {
+            if spindle_sdk::address::parse_address(&m.source)? == *from {
+                sum += m.value;
+            }
+        }
+    }
+    Ok(sum)
+}
