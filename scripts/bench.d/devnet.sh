@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Devnet throughput vs @ton/sandbox on the same sequence (a benchmark, not a test).
-#   devnet/bench.sh [WALLETS] [ROUNDS] [FAN]     (defaults 500 4 20)
+#   scripts/bench.d/devnet.sh [WALLETS] [ROUNDS] [FAN]     (defaults 500 4 20)
 # Prints JSON lines per case and chain, then the devnet/sandbox ratios.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 W="${1:-500}" R="${2:-4}" F="${3:-20}"
 out=$(mktemp)
 cargo bench -q -p spindle-devnet --bench throughput -- "$W" "$R" "$F" 2>/dev/null | grep '^{' | tee "$out"
