@@ -93,9 +93,8 @@ async fn main() -> anyhow::Result<()> {
         operator_key: hex::encode(operator.verifying_key().as_bytes()),
         owner: OWNER.into(),
     }];
-    let providers = Arc::new(
-        ConfiguredProviders::from_config(&config.providers).map_err(anyhow::Error::msg)?,
-    );
+    let providers =
+        Arc::new(ConfiguredProviders::from_config(&config.providers).map_err(anyhow::Error::msg)?);
     let gateway = Gateway::with_store(config, Arc::new(Plenty), providers, store)
         .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -135,21 +134,66 @@ async fn main() -> anyhow::Result<()> {
     wait_for_models(&http, &spindle).await?;
 
     let cases = [
-        Case { concurrency: 1, stream: false },
-        Case { concurrency: 1, stream: true },
-        Case { concurrency: SLOTS, stream: false },
-        Case { concurrency: SLOTS, stream: true },
+        Case {
+            concurrency: 1,
+            stream: false,
+        },
+        Case {
+            concurrency: 1,
+            stream: true,
+        },
+        Case {
+            concurrency: SLOTS,
+            stream: false,
+        },
+        Case {
+            concurrency: SLOTS,
+            stream: true,
+        },
     ];
     // Warm-up: load the model's weights into the page cache and the slots.
-    run_batch(&http, &direct, None, Case { concurrency: SLOTS, stream: false }, SLOTS, max_tokens).await?;
-    run_batch(&http, &spindle, Some(API_KEY), Case { concurrency: SLOTS, stream: false }, SLOTS, max_tokens).await?;
+    run_batch(
+        &http,
+        &direct,
+        None,
+        Case {
+            concurrency: SLOTS,
+            stream: false,
+        },
+        SLOTS,
+        max_tokens,
+    )
+    .await?;
+    run_batch(
+        &http,
+        &spindle,
+        Some(API_KEY),
+        Case {
+            concurrency: SLOTS,
+            stream: false,
+        },
+        SLOTS,
+        max_tokens,
+    )
+    .await?;
 
     for case in cases {
         let mut direct_samples = Vec::new();
         let mut spindle_samples = Vec::new();
         for _ in 0..ROUNDS {
-            direct_samples.push(run_batch(&http, &direct, None, case, per_case / ROUNDS, max_tokens).await?);
-            spindle_samples.push(run_batch(&http, &spindle, Some(API_KEY), case, per_case / ROUNDS, max_tokens).await?);
+            direct_samples
+                .push(run_batch(&http, &direct, None, case, per_case / ROUNDS, max_tokens).await?);
+            spindle_samples.push(
+                run_batch(
+                    &http,
+                    &spindle,
+                    Some(API_KEY),
+                    case,
+                    per_case / ROUNDS,
+                    max_tokens,
+                )
+                .await?,
+            );
         }
         let d = report("direct", case, direct_samples);
         let s = report("spindle", case, spindle_samples);
@@ -168,7 +212,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn case_name(case: Case) -> String {
-    format!("c={} {}", case.concurrency, if case.stream { "stream" } else { "whole" })
+    format!(
+        "c={} {}",
+        case.concurrency,
+        if case.stream { "stream" } else { "whole" }
+    )
 }
 
 fn round(x: f64) -> f64 {
@@ -214,7 +262,10 @@ async fn wait_for_models(http: &reqwest::Client, spindle: &str) -> anyhow::Resul
         if models["data"].as_array().is_some_and(|d| !d.is_empty()) {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "the worker never advertised a model: {models}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the worker never advertised a model: {models}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -276,7 +327,11 @@ async fn one_request(
     let started = Instant::now();
     let response = request.send().await?;
     let status = response.status();
-    anyhow::ensure!(status.is_success(), "{base}: HTTP {status}: {}", response.text().await?);
+    anyhow::ensure!(
+        status.is_success(),
+        "{base}: HTTP {status}: {}",
+        response.text().await?
+    );
     if !stream {
         let first = started.elapsed();
         let answer: Value = response.json().await?;
@@ -291,7 +346,10 @@ async fn one_request(
         text.extend_from_slice(&chunk?);
     }
     let text = String::from_utf8(text)?;
-    anyhow::ensure!(text.trim_end().ends_with("data: [DONE]"), "{base}: stream did not end with [DONE]");
+    anyhow::ensure!(
+        text.trim_end().ends_with("data: [DONE]"),
+        "{base}: stream did not end with [DONE]"
+    );
     let tokens = text
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))

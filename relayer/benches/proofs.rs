@@ -71,7 +71,9 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect::<Result<_, _>>()?,
     };
-    let requests: Vec<Request> = (0..n).map(|i| ctx.worker_result(i)).collect::<anyhow::Result<_>>()?;
+    let requests: Vec<Request> = (0..n)
+        .map(|i| ctx.worker_result(i))
+        .collect::<anyhow::Result<_>>()?;
 
     let hash = [42u8; 32];
     let started = Instant::now();
@@ -88,18 +90,26 @@ async fn main() -> anyhow::Result<()> {
 
     let dir = std::env::temp_dir().join(format!("spindle-bench-proofs-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let sqlite = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("relayer.db").display())).await?;
+    let sqlite = Store::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("relayer.db").display()
+    ))
+    .await?;
     let persisted_sqlite = persisted("persisted/sqlite", &ctx, &sqlite, &requests).await?;
     sqlite.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 
     let db = format!("spindle_bench_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
+        .execute(&mut admin)
+        .await?;
     let pg = Store::connect(&POSTGRES_ADMIN.replace("/test", &format!("/{db}"))).await?;
     let persisted_pg = persisted("persisted/postgres", &ctx, &pg, &requests).await;
     pg.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{db}\""))).execute(&mut admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{db}\"")))
+        .execute(&mut admin)
+        .await?;
     let persisted_pg = persisted_pg?;
 
     println!(
@@ -125,13 +135,19 @@ impl Ctx {
         };
         let payload = result_payload(GLOBAL_ID, &self.relayer, id, &result_hash, &usage)?;
         let signature = sign_hex(&self.operator, &payload);
-        Ok(Request { id, result_hash, usage, signature })
+        Ok(Request {
+            id,
+            result_hash,
+            usage,
+            signature,
+        })
     }
 
     /// Checks the worker's signature and signs the pair's new cumulative voucher.
     fn verify_and_sign(&self, r: &Request) -> anyhow::Result<VoucherSignature> {
         let payload = result_payload(GLOBAL_ID, &self.relayer, r.id, &r.result_hash, &r.usage)?;
-        verify_hex(&self.operator.verifying_key(), &payload, &r.signature).map_err(anyhow::Error::msg)?;
+        verify_hex(&self.operator.verifying_key(), &payload, &r.signature)
+            .map_err(anyhow::Error::msg)?;
         let account = &self.accounts[(r.id % self.accounts.len() as u64) as usize];
         // The pair's running total after this request (each costs 1,000 nanoTON).
         let cumulative = (r.id / self.accounts.len() as u64 + 1) * 1_000;
@@ -159,7 +175,12 @@ impl Ctx {
 
 /// Whole proofs, [`IN_FLIGHT`] at a time; a pair's vouchers are committed in
 /// order (requests of one pair are serialised, as the home gateway does).
-async fn persisted(name: &str, ctx: &Ctx, store: &Store, requests: &[Request]) -> anyhow::Result<f64> {
+async fn persisted(
+    name: &str,
+    ctx: &Ctx,
+    store: &Store,
+    requests: &[Request],
+) -> anyhow::Result<f64> {
     let pairs = ctx.accounts.len();
     let started = Instant::now();
     let lanes: Vec<anyhow::Result<()>> = futures::stream::iter(0..pairs)
@@ -183,6 +204,9 @@ fn round(x: f64) -> f64 {
 
 fn rate(case: &str, n: u64, started: Instant) -> f64 {
     let per_s = n as f64 / started.elapsed().as_secs_f64();
-    println!("{}", json!({"bench": "relayer", "case": case, "n": n, "per_s": per_s.round()}));
+    println!(
+        "{}",
+        json!({"bench": "relayer", "case": case, "n": n, "per_s": per_s.round()})
+    );
     per_s
 }
