@@ -12,5 +12,6 @@ pub mod job;
 pub mod outbox;
 pub mod settle;
 pub mod store;
+pub mod ui;
 
 pub use store::Store;

@@ -45,7 +45,7 @@ pub struct VoucherPost {
     pub cumulative: u64,
 }
 
-const TOTALS: &str = "SELECT c.account, c.provider, CAST(SUM(c.cost) AS BIGINT) AS charged, \
+pub(super) const TOTALS: &str = "SELECT c.account, c.provider, CAST(SUM(c.cost) AS BIGINT) AS charged, \
      CAST(COALESCE(MAX(v.settled), 0) AS BIGINT) AS settled FROM charges c \
      LEFT JOIN vouchers v ON v.account = c.account AND v.provider = c.provider";
 
@@ -147,7 +147,7 @@ impl Store {
     }
 }
 
-fn totals<R: RowExt>(row: &R) -> Result<PairTotals, StoreError> {
+pub(super) fn totals<R: RowExt>(row: &R) -> Result<PairTotals, StoreError> {
     Ok(PairTotals {
         account: row.text("account")?,
         provider: row.text("provider")?,

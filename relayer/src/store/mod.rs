@@ -19,10 +19,12 @@ mod leases;
 mod outbox;
 mod row;
 mod signing;
+mod views;
 
 pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
 pub use charges::{Charge, PairTotals, VoucherPost};
 pub use error::StoreError;
+pub use views::{JobTimeline, OutboxView, TimelineEvent};
 pub use jobs::{Job, LeaseInfo, NewJob};
 pub use leases::{Acceptance, Lease};
 pub use outbox::PostingLease;
