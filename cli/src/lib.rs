@@ -1,6 +1,7 @@
 //! The `spindle` command's library: what its subcommands do, reusable by the
 //! end-to-end tests.
 
+pub mod cmd;
 pub mod demo;
 pub mod job;
 pub mod onchain;

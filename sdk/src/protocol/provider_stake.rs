@@ -61,8 +61,10 @@ impl StakeConfig {
         cell(|b| {
             b.store_tonhash(&self.escrow_code.cell_hash())?;
             b.store_u16(16, self.escrow_code.cell_depth())?;
-            b.store_address(&self.treasury)?.store_u16(16, self.slash_mult_pct)?;
-            b.store_coins(&coins(self.finder_fee))?.store_u32(32, self.unbond_period)?;
+            b.store_address(&self.treasury)?
+                .store_u16(16, self.slash_mult_pct)?;
+            b.store_coins(&coins(self.finder_fee))?
+                .store_u32(32, self.unbond_period)?;
             b.store_coins(&coins(self.min_stake))?;
             Ok(())
         })
@@ -76,6 +78,24 @@ pub fn init_body(operator: &VerifyingKey, config: &StakeConfig, query_id: u64) -
     cell(|b| {
         b.store_u32(32, op::INIT)?.store_u64(64, query_id)?;
         b.store_slice(operator.as_bytes())?.store_child(cfg)?;
+        Ok(())
+    })
+}
+
+/// A body of just `op query_id` (top_up, unbond, withdraw, collect).
+pub fn simple_body(op: u32, query_id: u64) -> Result<Cell> {
+    cell(|b| {
+        b.store_u32(32, op)?.store_u64(64, query_id)?;
+        Ok(())
+    })
+}
+
+/// `set_operator` body: the new hot key (the old one stays valid as evidence
+/// for one unbonding period).
+pub fn set_operator_body(operator: &VerifyingKey, query_id: u64) -> Result<Cell> {
+    cell(|b| {
+        b.store_u32(32, op::SET_OPERATOR)?.store_u64(64, query_id)?;
+        b.store_slice(operator.as_bytes())?;
         Ok(())
     })
 }
