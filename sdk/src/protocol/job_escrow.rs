@@ -49,20 +49,13 @@ pub const EXPIRED: i8 = 2;
 /// The escrow's initial data, which fixes its address (protocol rule 6).
 pub fn init_data(hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<Cell> {
     cell(|b| {
-        b.store_address(hub)?
-            .store_address(client)?
-            .store_u64(64, nonce)?;
+        b.store_address(hub)?.store_address(client)?.store_u64(64, nonce)?;
         Ok(())
     })
 }
 
 /// The escrow's state init (code from `contracts/build/job_escrow.json`).
-pub fn state_init(
-    code: ArcCell,
-    hub: &TonAddress,
-    client: &TonAddress,
-    nonce: u64,
-) -> Result<StateInit> {
+pub fn state_init(code: ArcCell, hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<StateInit> {
     Ok(StateInit::new(code, arc(init_data(hub, client, nonce)?)))
 }
 
@@ -87,8 +80,7 @@ impl Config {
     pub fn to_cell(&self) -> Result<Cell> {
         let relayers = self.relayers.to_cell()?;
         cell(|b| {
-            b.store_coins(&coins(self.settle_fee))?
-                .store_u16(16, self.fee_bps)?;
+            b.store_coins(&coins(self.settle_fee))?.store_u16(16, self.fee_bps)?;
             b.store_u32(32, self.grace)?.store_u32(32, self.window)?;
             b.store_tonhash(&self.stake_code.cell_hash())?;
             b.store_u16(16, self.stake_code.cell_depth())?;
@@ -120,8 +112,7 @@ pub fn create_body(job: &Job, config: &Config, query_id: u64) -> Result<Cell> {
     let cfg = config.to_cell()?;
     cell(|b| {
         b.store_u32(32, op::CREATE)?.store_u64(64, query_id)?;
-        b.store_coins(&coins(job.amount))?
-            .store_u32(32, job.deadline)?;
+        b.store_coins(&coins(job.amount))?.store_u32(32, job.deadline)?;
         b.store_slice(&job.spec_hash)?.store_child(cfg)?;
         Ok(())
     })
@@ -175,9 +166,7 @@ pub fn sig_chain(proof: &Proof) -> Result<Cell> {
     }
     match next {
         Some(c) => Ok((*c).clone()),
-        None => Err(crate::Error::Key(
-            "a proof needs at least one signature".into(),
-        )),
+        None => Err(crate::Error::Key("a proof needs at least one signature".into())),
     }
 }
 
@@ -190,8 +179,7 @@ pub fn complete_body(completion: &Completion, proof: &Proof, query_id: u64) -> R
     cell(|b| {
         b.store_u32(32, op::COMPLETE)?.store_u64(64, query_id)?;
         b.store_address(&completion.provider_owner)?;
-        b.store_u64(64, completion.pay)?
-            .store_slice(&completion.result_hash)?;
+        b.store_u64(64, completion.pay)?.store_slice(&completion.result_hash)?;
         b.store_u16(16, proof.signers)?.store_child(sigs)?;
         Ok(())
     })
@@ -268,8 +256,7 @@ impl JobState {
                 .ok_or_else(|| crate::Error::Key(format!("get_job: no integer at {i}")))
         };
         let small = |i: usize| -> Result<i128> {
-            i128::try_from(n(i)?)
-                .map_err(|_| crate::Error::Key(format!("get_job: value {i} too large")))
+            i128::try_from(n(i)?).map_err(|_| crate::Error::Key(format!("get_job: value {i} too large")))
         };
         let (_, bytes) = n(5)?.to_bytes_be();
         let mut spec_hash = [0u8; 32];
