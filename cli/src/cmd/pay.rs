@@ -274,7 +274,13 @@ fn qr(text: &str) -> String {
             .dark_color(qrcode::render::unicode::Dense1x2::Light)
             .light_color(qrcode::render::unicode::Dense1x2::Dark)
             .build(),
-        Err(e) => format!("(no QR code: {e}; use the link)"),
+        // A deploy carries the contract's code (kilobytes): more than a QR code holds.
+        Err(qrcode::types::QrError::DataTooLong) => {
+            "(no QR code: this request carries a contract's code, too long for a QR code; open the link on \
+             this device or send the TonConnect request)"
+                .into()
+        }
+        Err(e) => format!("(no QR code: {e}; open the link or send the TonConnect request)"),
     }
 }
 

@@ -281,9 +281,9 @@ pub async fn run(args: ProviderArgs) -> anyhow::Result<()> {
             let hub = hub.address()?;
             let s = owned_stake(&chain, &api, &hub, &wallet).await?;
             let now = chain_now(&api, &s.address).await?;
-            if s.rotated_at != 0 && now < s.rotated_at + s.unbond_period {
+            if now < s.rotated_at + s.unbond_period {
                 bail!(
-                    "the operator key was already rotated in this unbonding period; the next rotation is possible in {}",
+                    "the operator key was set or rotated less than one unbonding period ago (one rotation per period); the next is possible in {}",
                     in_secs(s.rotated_at + s.unbond_period - now)
                 );
             }
