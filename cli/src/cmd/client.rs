@@ -198,7 +198,13 @@ async fn account_state(
             .and_then(|v| u128::try_from(v).ok())
             .unwrap_or(0)
     };
-    Ok((n(0) != 0, n(1), n(2) as u64, n(3) as u32))
+    // TVM's true is -1.
+    let initialized = s
+        .first()
+        .cloned()
+        .flatten()
+        .is_some_and(|v| v != spindle_sdk::BigInt::ZERO);
+    Ok((initialized, n(1), n(2) as u64, n(3) as u32))
 }
 
 /// The account's client (`get_account_ids`: hub, client, nonce).

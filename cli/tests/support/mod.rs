@@ -39,7 +39,9 @@ impl Env {
     /// A devnet with a manual clock (unbonding and grace periods are crossed
     /// with `advance_time`) and a hub deployed with the test parameters.
     pub async fn start() -> anyhow::Result<Env> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as u32;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as u32;
         let devnet = Devnet::new(DevnetConfig {
             block_interval: Some(Duration::from_millis(50)),
             manual_clock: Some(now),
@@ -50,20 +52,37 @@ impl Env {
         config.requests_per_second = 10_000.0;
         let api = Toncenter::new(config);
         static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!("spindle-cli-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir = std::env::temp_dir().join(format!(
+            "spindle-cli-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::create_dir_all(&dir)?;
-        let mut env = Env { hub: devnet.faucet_wallet().address, devnet, api, url: server.url.clone(), dir, _server: server };
+        let mut env = Env {
+            hub: devnet.faucet_wallet().address,
+            devnet,
+            api,
+            url: server.url.clone(),
+            dir,
+            _server: server,
+        };
         env.hub = env.deploy_hub().await?;
         Ok(env)
     }
 
     pub fn payer(&self, i: usize) -> anyhow::Result<Payer> {
         let w = &self.devnet.wallets()[i];
-        Payer::new(&w.name, SigningKey::from_bytes(&w.secret_key), self.devnet.global_id())
+        Payer::new(
+            &w.name,
+            SigningKey::from_bytes(&w.secret_key),
+            self.devnet.global_id(),
+        )
     }
 
     pub fn params(&self) -> anyhow::Result<HubParams> {
-        let keys = (1..=3u8).map(|i| SigningKey::from_bytes(&[i; 32]).verifying_key()).collect();
+        let keys = (1..=3u8)
+            .map(|i| SigningKey::from_bytes(&[i; 32]).verifying_key())
+            .collect();
         Ok(HubParams {
             fee_bps: 200,
             min_stake: MIN_STAKE,
@@ -91,17 +110,31 @@ impl Env {
             stake: spindle_sdk::artifact!("provider_stake")?.code,
             account: spindle_sdk::artifact!("compute_account")?.code,
         };
-        let init = hub::state_init(spindle_sdk::artifact!("hub")?.code, &gov.address, &self.params()?, &codes)?;
+        let init = hub::state_init(
+            spindle_sdk::artifact!("hub")?.code,
+            &gov.address,
+            &self.params()?,
+            &codes,
+        )?;
         let hub = init.address(0)?;
-        gov.send(&self.api, vec![InternalMessage::new(hub.clone(), TON).with_state_init(init)]).await?;
-        spindle_cli::onchain::wait_until(|| async { Ok(self.api.get_address_information(&hub).await?.state == "active") })
-            .await?;
+        gov.send(
+            &self.api,
+            vec![InternalMessage::new(hub.clone(), TON).with_state_init(init)],
+        )
+        .await?;
+        spindle_cli::onchain::wait_until(|| async {
+            Ok(self.api.get_address_information(&hub).await?.state == "active")
+        })
+        .await?;
         Ok(hub)
     }
 
     /// A key file with genesis wallet `i`'s secret, as `spindle devnet` prints it.
     pub fn key_file(&self, i: usize) -> String {
-        self.write(&format!("wallet{i}.key"), &hex::encode(self.devnet.wallets()[i].secret_key))
+        self.write(
+            &format!("wallet{i}.key"),
+            &hex::encode(self.devnet.wallets()[i].secret_key),
+        )
     }
 
     pub fn write(&self, name: &str, text: &str) -> String {
@@ -145,10 +178,15 @@ impl Env {
     /// Runs `spindle ARGS` with `stdin` piped in.
     pub async fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
         let mut c = self.command(args);
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn spindle");
         let mut input = child.stdin.take().expect("piped stdin");
-        input.write_all(stdin.as_bytes()).await.expect("write stdin");
+        input
+            .write_all(stdin.as_bytes())
+            .await
+            .expect("write stdin");
         drop(input);
         Run(child.wait_with_output().await.expect("run spindle"))
     }
@@ -168,7 +206,9 @@ impl Env {
     }
 
     pub async fn balance(&self, a: &TonAddress) -> u128 {
-        spindle_cli::onchain::balance(&self.api, a).await.expect("balance")
+        spindle_cli::onchain::balance(&self.api, a)
+            .await
+            .expect("balance")
     }
 }
 
@@ -190,19 +230,37 @@ impl Run {
     }
     /// Asserts success and returns stdout parsed as JSON (run with --json).
     pub fn json(&self) -> serde_json::Value {
-        assert!(self.0.status.success(), "spindle failed:\nstdout: {}\nstderr: {}", self.stdout(), self.stderr());
-        serde_json::from_slice(&self.0.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout()))
+        assert!(
+            self.0.status.success(),
+            "spindle failed:\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        serde_json::from_slice(&self.0.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout()))
     }
     /// Asserts success.
     pub fn ok(&self) -> String {
-        assert!(self.0.status.success(), "spindle failed:\nstdout: {}\nstderr: {}", self.stdout(), self.stderr());
+        assert!(
+            self.0.status.success(),
+            "spindle failed:\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
         self.stdout()
     }
     /// Asserts failure with `needle` in the error, and returns stderr.
     pub fn fails_with(&self, needle: &str) -> String {
         let err = self.stderr();
-        assert!(!self.0.status.success(), "spindle succeeded but should fail with {needle:?}:\n{}", self.stdout());
-        assert!(err.contains(needle), "expected {needle:?} in the error, got:\n{err}");
+        assert!(
+            !self.0.status.success(),
+            "spindle succeeded but should fail with {needle:?}:\n{}",
+            self.stdout()
+        );
+        assert!(
+            err.contains(needle),
+            "expected {needle:?} in the error, got:\n{err}"
+        );
         err
     }
 }
@@ -210,34 +268,66 @@ impl Run {
 /// Plays the user's wallet for `--wallet-link`: reads the command's stdout
 /// until the TonConnect request, sends exactly what it asks from `wallet`,
 /// and returns the command's full output once it ends.
-pub async fn pay_as_wallet(env: &Env, mut child: tokio::process::Child, wallet: &Payer) -> (Run, serde_json::Value) {
+pub async fn pay_as_wallet(
+    env: &Env,
+    mut child: tokio::process::Child,
+    wallet: &Payer,
+) -> (Run, serde_json::Value) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = String::new();
     let request: serde_json::Value = loop {
-        let line = lines.next_line().await.expect("read stdout").unwrap_or_else(|| {
-            panic!("spindle ended before printing a TonConnect request:\n{seen}")
-        });
+        let line = lines
+            .next_line()
+            .await
+            .expect("read stdout")
+            .unwrap_or_else(|| {
+                panic!("spindle ended before printing a TonConnect request:\n{seen}")
+            });
         seen += &line;
         seen.push('\n');
         if line.starts_with("{\"id\"") || line.contains("\"sendTransaction\"") {
-            break serde_json::from_str(&line).expect("the request line is JSON");
+            let v: serde_json::Value =
+                serde_json::from_str(&line).expect("the request line is JSON");
+            // With --json the request comes inside {"tonconnect", "request", "link"}.
+            break if v.get("request").is_some() {
+                v["request"].clone()
+            } else {
+                v
+            };
         }
     };
-    let params: serde_json::Value =
-        serde_json::from_str(request["params"][0].as_str().expect("params[0] is a JSON string")).expect("params JSON");
+    let params: serde_json::Value = serde_json::from_str(
+        request["params"][0]
+            .as_str()
+            .expect("params[0] is a JSON string"),
+    )
+    .expect("params JSON");
     let mut messages = vec![];
     for m in params["messages"].as_array().expect("messages") {
         let parsed = address::parse(m["address"].as_str().unwrap()).expect("address");
-        let bounce = !matches!(parsed.form, address::AddressForm::UserFriendly { bounceable: false, .. });
-        let mut msg = InternalMessage::new(parsed.address, m["amount"].as_str().unwrap().parse().unwrap()).with_bounce(bounce);
+        let bounce = !matches!(
+            parsed.form,
+            address::AddressForm::UserFriendly {
+                bounceable: false,
+                ..
+            }
+        );
+        let mut msg = InternalMessage::new(
+            parsed.address,
+            m["amount"].as_str().unwrap().parse().unwrap(),
+        )
+        .with_bounce(bounce);
         if let Some(p) = m["payload"].as_str() {
             msg = msg.with_body(boc::from_boc_base64(p).expect("payload BoC"));
         }
         if let Some(s) = m["stateInit"].as_str() {
             let c = boc::from_boc_base64(s).expect("stateInit BoC");
-            msg = msg.with_state_init(StateInit::new(c.references()[0].clone(), c.references()[1].clone()));
+            msg = msg.with_state_init(StateInit::new(
+                c.references()[0].clone(),
+                c.references()[1].clone(),
+            ));
         }
         messages.push(msg);
     }
@@ -250,7 +340,10 @@ pub async fn pay_as_wallet(env: &Env, mut child: tokio::process::Child, wallet: 
         }
         rest
     });
-    wallet.send(&env.api, messages).await.expect("the wallet pays");
+    wallet
+        .send(&env.api, messages)
+        .await
+        .expect("the wallet pays");
     let out = child.wait_with_output().await.expect("spindle ends");
     let rest = rest.await.expect("drain stdout");
     let mut output = out;
