@@ -203,3 +203,38 @@ pub fn state_init(
         arc(init_data(governance, params, codes)?),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SigningKey;
+
+    #[test]
+    fn params_round_trip_through_their_cell() {
+        let keys = (1..=4u8)
+            .map(|i| SigningKey::from_bytes(&[i; 32]).verifying_key())
+            .collect();
+        let treasury = TonAddress::new(0, crate::TonHash::from([7u8; 32]));
+        let mut p = HubParams {
+            fee_bps: 250,
+            min_stake: 10_000_000_000,
+            unbond_period: 7 * 86_400,
+            slash_mult_pct: 200,
+            finder_fee: 50_000_000,
+            settle_fee: 10_000_000,
+            min_job: 100_000_000,
+            min_deadline: 60,
+            max_deadline: 86_400,
+            grace: 600,
+            window: 3600,
+            account_grace: 3600,
+            delay: 200_000,
+            relayers: RelayerSet::new(3, 3, keys).unwrap(),
+            treasury: treasury.clone(),
+            jetton_wallet: None,
+        };
+        assert_eq!(HubParams::from_cell(&p.to_cell().unwrap()).unwrap(), p);
+        p.jetton_wallet = Some(TonAddress::new(0, crate::TonHash::from([9u8; 32])));
+        assert_eq!(HubParams::from_cell(&p.to_cell().unwrap()).unwrap(), p);
+    }
+}
