@@ -3,6 +3,7 @@
 
 pub mod cmd;
 pub mod demo;
+pub mod hub;
 pub mod job;
 pub mod onchain;
 pub mod stake;

@@ -379,3 +379,128 @@ async fn client_deposits_from_a_wallet_link() {
     .await
     .fails_with("--wallet-link needs --from");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expiring_with_the_acceptance_slashes_the_provider() {
+    let env = Env::start().await.unwrap();
+    let client = env.payer(0).unwrap();
+    let provider = env.payer(2).unwrap();
+    let operator = spindle_sdk::SigningKey::from_bytes(&[5; 32]);
+    let op_hex = hex::encode(operator.verifying_key().as_bytes());
+    env.run(&[
+        "provider",
+        "stake",
+        "10",
+        "--operator-key",
+        &op_hex,
+        "--key-file",
+        &env.key_file(2),
+    ])
+    .await
+    .ok();
+    let spec = env.write("job.json", SPEC);
+    let key = env.key_file(0);
+    let out = env
+        .run(&[
+            "client",
+            "job",
+            "create",
+            "0.5",
+            "--spec",
+            &spec,
+            "--deadline",
+            "2m",
+            "--nonce",
+            "9",
+            "--key-file",
+            &key,
+            "--json",
+        ])
+        .await
+        .json();
+    let escrow = address::parse_address(out["escrow"].as_str().unwrap()).unwrap();
+    let escrow_str = out["escrow"].as_str().unwrap().to_owned();
+    let acceptance = |key: &spindle_sdk::SigningKey| {
+        let a = je::Acceptance {
+            global_id: env.devnet.global_id(),
+            escrow: escrow.clone(),
+            nonce: 9,
+            provider_owner: provider.address.clone(),
+        };
+        hex::encode(
+            spindle_cli::job::sign_acceptance(key, &a)
+                .unwrap()
+                .to_bytes(),
+        )
+    };
+    let owner = address::to_user_friendly(&provider.address, false, false);
+    env.advance(120 + JOB_GRACE + 1);
+
+    // A signature by any other key is refused before anything is sent.
+    let forged = acceptance(&spindle_sdk::SigningKey::from_bytes(&[6; 32]));
+    env.run(&[
+        "client",
+        "job",
+        "expire",
+        &escrow_str,
+        "--provider",
+        &owner,
+        "--acceptance",
+        &forged,
+        "--key-file",
+        &key,
+    ])
+    .await
+    .fails_with("not the provider's operator signature");
+    assert_eq!(job_state(&env.api, &escrow).await.unwrap().state, je::OPEN);
+
+    let stake_before =
+        spindle_cli::cmd::provider::read_stake(&env.api, &env.hub, &provider.address)
+            .await
+            .unwrap()
+            .unwrap()
+            .stake;
+    let before = env.balance(&client.address).await;
+    let out = env
+        .run(&[
+            "client",
+            "job",
+            "expire",
+            &escrow_str,
+            "--provider",
+            &owner,
+            "--acceptance",
+            &acceptance(&operator),
+            "--key-file",
+            &key,
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(out["state"], "expired");
+    let slashed = |s: &je::JobState| s.slashed;
+    spindle_cli::onchain::wait_until(|| async {
+        let st = spindle_cli::cmd::provider::read_stake(&env.api, &env.hub, &provider.address)
+            .await?
+            .unwrap();
+        Ok(st.stake < stake_before)
+    })
+    .await
+    .expect("the stake is slashed on-chain");
+    assert!(slashed(&job_state(&env.api, &escrow).await.unwrap()));
+    let stake_after = spindle_cli::cmd::provider::read_stake(&env.api, &env.hub, &provider.address)
+        .await
+        .unwrap()
+        .unwrap()
+        .stake;
+    assert_eq!(
+        stake_before - stake_after,
+        TON,
+        "slash = min(stake, 200% of 0.5 TON)"
+    );
+    let after = env.balance(&client.address).await;
+    assert!(
+        after > before + TON / 2,
+        "refund plus slash proceeds reach the client: {before} -> {after}"
+    );
+}

@@ -207,6 +207,74 @@ async fn account_state(
     Ok((initialized, n(1), n(2) as u64, n(3) as u32))
 }
 
+/// Refuses evidence the provider's stake would reject: the acceptance must
+/// be signed by its operator key (current or previous) for this escrow and
+/// nonce, or the slash would bounce and only cost the poster gas.
+async fn check_acceptance(
+    chain: &ChainArgs,
+    api: &Toncenter,
+    escrow: &TonAddress,
+    provider: &TonAddress,
+    sig: &spindle_sdk::Signature,
+) -> anyhow::Result<()> {
+    let ids = api.run_get_method(escrow, "get_ids", &[]).await?;
+    let addr = |i: usize| -> anyhow::Result<TonAddress> {
+        let c = ids
+            .stack
+            .get(i)
+            .and_then(|v| v.as_cell())
+            .context("escrow get_ids")?;
+        Ok(c.parser().load_address()?)
+    };
+    let hub = addr(0)?;
+    let nonce = get_ints(api, escrow, "get_ids", &[])
+        .await?
+        .get(2)
+        .cloned()
+        .flatten();
+    let nonce = nonce
+        .and_then(|n| u64::try_from(n).ok())
+        .context("escrow get_ids: nonce")?;
+    let stake = super::provider::read_stake(api, &hub, provider)
+        .await?
+        .with_context(|| {
+            format!(
+                "--provider {} has no stake under the escrow's hub: check the address",
+                chain.wallet(provider)
+            )
+        })?;
+    let s = get_ints(api, &stake.address, "get_stake", &[]).await?;
+    let payload = je::Acceptance {
+        global_id: chain.global_id,
+        escrow: escrow.clone(),
+        nonce,
+        provider_owner: provider.clone(),
+    }
+    .payload()?;
+    let signed_by = |i: usize| {
+        let k = s
+            .get(i)
+            .cloned()
+            .flatten()
+            .and_then(|k| k.to_biguint())
+            .map(|k| k.to_bytes_be());
+        k.and_then(|b| {
+            let mut key = [0u8; 32];
+            (b.len() <= 32).then(|| key[32 - b.len()..].copy_from_slice(&b))?;
+            spindle_sdk::VerifyingKey::from_bytes(&key).ok()
+        })
+        .is_some_and(|k| spindle_sdk::signing::verify(&k, &payload, sig).is_ok())
+    };
+    if !(signed_by(4) || signed_by(5)) {
+        bail!(
+            "--acceptance is not the provider's operator signature for this job (escrow {}, nonce {nonce}): \
+             copy it from the relayer's GET /v1/jobs/<escrow>/acceptance, or expire without evidence",
+            chain.contract(escrow)
+        );
+    }
+    Ok(())
+}
+
 /// The account's client (`get_account_ids`: hub, client, nonce).
 async fn account_client(api: &Toncenter, account: &TonAddress) -> anyhow::Result<TonAddress> {
     let r = api.run_get_method(account, "get_account_ids", &[]).await?;
@@ -384,7 +452,9 @@ async fn run_job(chain: &ChainArgs, cmd: JobCommand) -> anyhow::Result<()> {
                         .ok()
                         .and_then(|b| b.try_into().ok())
                         .context("--acceptance is 128 hex digits (an ed25519 signature)")?;
-                    Some((p, spindle_sdk::Signature::from_bytes(&bytes)))
+                    let sig = spindle_sdk::Signature::from_bytes(&bytes);
+                    check_acceptance(chain, &api, &escrow, &p, &sig).await?;
+                    Some((p, sig))
                 }
                 _ => None,
             };

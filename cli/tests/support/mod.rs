@@ -12,7 +12,7 @@ use std::time::Duration;
 use spindle_cli::onchain::Payer;
 use spindle_devnet::{Devnet, DevnetConfig, ServerHandle};
 use spindle_sdk::message::{InternalMessage, StateInit};
-use spindle_sdk::protocol::hub::{self, HubCodes, HubParams};
+use spindle_sdk::protocol::hub::HubParams;
 use spindle_sdk::protocol::relayer_set::RelayerSet;
 use spindle_sdk::toncenter::{Toncenter, ToncenterConfig};
 use spindle_sdk::{SigningKey, TonAddress, address, boc};
@@ -104,29 +104,7 @@ impl Env {
     }
 
     async fn deploy_hub(&self) -> anyhow::Result<TonAddress> {
-        let gov = self.payer(3)?;
-        let codes = HubCodes {
-            escrow: spindle_sdk::artifact!("job_escrow")?.code,
-            stake: spindle_sdk::artifact!("provider_stake")?.code,
-            account: spindle_sdk::artifact!("compute_account")?.code,
-        };
-        let init = hub::state_init(
-            spindle_sdk::artifact!("hub")?.code,
-            &gov.address,
-            &self.params()?,
-            &codes,
-        )?;
-        let hub = init.address(0)?;
-        gov.send(
-            &self.api,
-            vec![InternalMessage::new(hub.clone(), TON).with_state_init(init)],
-        )
-        .await?;
-        spindle_cli::onchain::wait_until(|| async {
-            Ok(self.api.get_address_information(&hub).await?.state == "active")
-        })
-        .await?;
-        Ok(hub)
+        spindle_cli::hub::deploy(&self.api, &self.payer(3)?, &self.params()?).await
     }
 
     /// A key file with genesis wallet `i`'s secret, as `spindle devnet` prints it.
