@@ -30,6 +30,18 @@ enum Command {
     /// Prints the API URL and funded test wallets with their keys. Point any TON
     /// client at the printed URL, as you would at toncenter.
     Devnet(spindle_devnet::RunArgs),
+    /// Provider: stake TON under a hub, rotate the operator key, unbond, withdraw.
+    ///
+    /// Sign with --key-file, SPINDLE_MNEMONIC or --mnemonic-stdin, or pay from your
+    /// own wallet with --wallet-link --from ADDRESS. The hub comes from --hub or
+    /// SPINDLE_HUB, the chain from --api-url or SPINDLE_API_URL.
+    Provider(spindle_cli::cmd::provider::ProviderArgs),
+    /// Client: fund job escrows and compute accounts from your wallet.
+    ///
+    /// Sign with --key-file, SPINDLE_MNEMONIC or --mnemonic-stdin, or pay from your
+    /// own wallet with --wallet-link --from ADDRESS. The hub comes from --hub or
+    /// SPINDLE_HUB, the chain from --api-url or SPINDLE_API_URL.
+    Client(spindle_cli::cmd::client::ClientArgs),
 }
 
 #[tokio::main]
@@ -42,5 +54,11 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Demo(args) => spindle_cli::demo::run(args).await,
         Command::Devnet(args) => spindle_devnet::run(args).await,
+        Command::Provider(args) => {
+            spindle_cli::cmd::finish(spindle_cli::cmd::provider::run(args).await)
+        }
+        Command::Client(args) => {
+            spindle_cli::cmd::finish(spindle_cli::cmd::client::run(args).await)
+        }
     }
 }

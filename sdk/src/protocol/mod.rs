@@ -4,6 +4,7 @@
 //! contracts' own wrappers (`contracts/wrappers/*.ts`) build the same cells.
 
 pub mod compute_account;
+pub mod hub;
 pub mod job_escrow;
 pub mod provider_stake;
 pub mod relayer_set;

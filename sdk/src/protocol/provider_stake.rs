@@ -81,3 +81,21 @@ pub fn init_body(operator: &VerifyingKey, config: &StakeConfig, query_id: u64) -
         Ok(())
     })
 }
+
+/// A body of just `op query_id` (top_up, unbond, withdraw, collect).
+pub fn simple_body(op: u32, query_id: u64) -> Result<Cell> {
+    cell(|b| {
+        b.store_u32(32, op)?.store_u64(64, query_id)?;
+        Ok(())
+    })
+}
+
+/// `set_operator` body: the new hot key (the old one stays valid as evidence
+/// for one unbonding period).
+pub fn set_operator_body(operator: &VerifyingKey, query_id: u64) -> Result<Cell> {
+    cell(|b| {
+        b.store_u32(32, op::SET_OPERATOR)?.store_u64(64, query_id)?;
+        b.store_slice(operator.as_bytes())?;
+        Ok(())
+    })
+}

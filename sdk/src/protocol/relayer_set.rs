@@ -61,6 +61,46 @@ impl RelayerSet {
         }
     }
 
+    /// Parses a set's cell (as the hub's `get_relayer_set` or `get_params` returns it).
+    pub fn from_cell(c: &Cell) -> Result<Self> {
+        let mut p = c.parser();
+        let version = p.load_u32(32)?;
+        let k = p.load_u8(8)?;
+        let n = usize::from(p.load_u8(8)?);
+        let mut keys = Vec::with_capacity(n);
+        let mut next = Self::load_keys(&mut p, n, &mut keys)?;
+        while keys.len() < n {
+            let c =
+                next.ok_or_else(|| Error::Key(format!("relayer set: {} of {n} keys", keys.len())))?;
+            let mut p = c.parser();
+            next = Self::load_keys(&mut p, n, &mut keys)?;
+        }
+        Self::new(version, k, keys)
+    }
+
+    /// Loads the keys one cell holds; returns its ref to the next cell.
+    fn load_keys(
+        p: &mut crate::CellParser,
+        n: usize,
+        keys: &mut Vec<VerifyingKey>,
+    ) -> Result<Option<ArcCell>> {
+        while keys.len() < n && p.remaining_bits() >= 256 {
+            let bytes: [u8; 32] = p
+                .load_bits(256)?
+                .try_into()
+                .map_err(|_| Error::Key("relayer key is 32 bytes".into()))?;
+            keys.push(
+                VerifyingKey::from_bytes(&bytes)
+                    .map_err(|e| Error::Key(format!("relayer key: {e}")))?,
+            );
+        }
+        Ok(if p.remaining_refs() > 0 {
+            Some(p.next_reference()?)
+        } else {
+            None
+        })
+    }
+
     /// Index of `key` in the set.
     pub fn index_of(&self, key: &VerifyingKey) -> Option<usize> {
         self.keys.iter().position(|k| k == key)
