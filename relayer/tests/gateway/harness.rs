@@ -181,7 +181,9 @@ pub fn worker_config(
         }],
         prices: BTreeMap::from([("*".to_owned(), prices)]),
         health_interval_ms: 200,
-        drain_timeout_secs: 30,
+        // Long enough for an in-flight stream to finish on a loaded machine
+        // (tokens can come seconds apart when every core is busy).
+        drain_timeout_secs: 600,
         max_backoff_ms: 500,
     }
 }
