@@ -1,0 +1,160 @@
+//! The `/ui` dashboard in a real headless Chromium (Debian's `chromium`, which
+//! `scripts/test.d/50-browser.sh` installs), over a relayer store that settled
+//! real vouchers on the devnet: every page loads without console errors, the
+//! money page shows what the chain paid, and a screenshot of each page (desktop
+//! and phone size) is saved under `target/ui-screenshots/` for review.
+
+use super::*;
+use serde_json::json;
+use spindle_relayer::ui::{NetworkInfo, Ui};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// One headless Chromium run per page, each with its own profile directory.
+struct Browser {
+    shots: PathBuf,
+}
+
+impl Browser {
+    fn new() -> Self {
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: run `scripts/test browser` (it installs Debian's chromium)"
+        );
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Self { shots }
+    }
+
+    fn run(&self, args: &[&str], url: &str) -> (String, String) {
+        let profile = common::temp_dir("chromium-profile");
+        let out = Command::new(CHROMIUM)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+            .args(["--enable-logging=stderr", "--v=0"])
+            // Lets the page's polling timers fire and its fetches finish.
+            .arg("--virtual-time-budget=6000")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(args)
+            .arg(url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The page's DOM after its scripts ran; fails on any console message
+    /// (the dashboard logs nothing when all is well) or uncaught error.
+    fn dom(&self, url: &str) -> String {
+        let (dom, log) = self.run(&["--dump-dom"], url);
+        let console: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+            .collect();
+        assert!(console.is_empty(), "console output on {url}: {console:#?}");
+        dom
+    }
+
+    fn screenshot(&self, url: &str, name: &str) {
+        for (size, suffix) in [("1280,1000", "desktop"), ("390,844", "phone")] {
+            let file = self.shots.join(format!("{name}-{suffix}.png"));
+            let _ = std::fs::remove_file(&file);
+            self.run(
+                &[&format!("--screenshot={}", file.display()), &format!("--window-size={size}")],
+                url,
+            );
+            let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 1_000, "no screenshot of {url} at {size}");
+        }
+    }
+}
+
+/// nanoTON as the dashboard shows them: all decimals, trailing zeros trimmed.
+fn ton(nano: u128) -> String {
+    let frac = format!("{:09}", nano % TON);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{} TON", nano / TON)
+    } else {
+        format!("{}.{frac} TON", nano / TON)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_what_the_chain_settled() {
+    let browser = Browser::new();
+    let w = world().await;
+    let a = Store::connect(&sqlite_store_url("ui-a")).await.unwrap();
+    let b = Store::connect(&sqlite_store_url("ui-b")).await.unwrap();
+    let b_url = w.serve_peer(1, b).await;
+    let poster = w.poster(a.clone(), &b_url, "http://127.0.0.1:1");
+    w.charge(&a, "ui-1", TON / 10).await;
+    w.charge(&a, "ui-2", TON / 20 + 3).await;
+    let outcome = poster.settle(&w.account, &w.owner).await.unwrap();
+    assert!(matches!(outcome, Settled::Confirmed { .. }), "{outcome:?}");
+    let paid = w.paid().await;
+    assert_eq!(paid, TON / 10 + TON / 20 + 3);
+    w.charge(&a, "ui-3", TON / 100).await;
+
+    let ui = Arc::new(Ui {
+        store: a,
+        info: NetworkInfo {
+            network: "devnet".into(),
+            global_id: w.net.devnet.global_id(),
+            hub: None,
+            relayer: address::to_raw(&w.net.devnet.wallets()[1].address),
+            k: 2,
+            n: 3,
+            explorer: None,
+        },
+        gateway: None,
+        health: Some(Arc::new(|| json!({"chain_lag_secs": 0, "api_errors": 0}))),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/ui", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, ui.router()).await });
+
+    let (account, provider) = w.raw();
+    let pages: [(&str, &str, Vec<String>); 4] = [
+        ("network", "#/", vec!["2 of 3".into(), "devnet".into(), "Jobs by state".into()]),
+        ("jobs", "#/jobs", vec!["Newest jobs".into(), "none yet".into()]),
+        (
+            "money",
+            "#/money",
+            // Settled is what the chain paid; unsettled is the charge since.
+            vec![account, provider, ton(paid), ton(paid + TON / 100), ton(TON / 100)],
+        ),
+        ("health", "#/health", vec!["chain_lag_secs".into(), "Outbox backlog".into()]),
+    ];
+    let dom_of = |url: String| {
+        let browser = &browser;
+        tokio::task::block_in_place(move || browser.dom(&url))
+    };
+    for (name, route, expected) in pages {
+        let url = format!("{base}{route}");
+        let dom = dom_of(url.clone());
+        for text in expected {
+            assert!(dom.contains(&text), "{name} page lacks {text:?}:\n{dom}");
+        }
+        tokio::task::block_in_place(|| browser.screenshot(&url, name));
+    }
+
+    // Bad input on the views is problem+json, not a broken page.
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{base}/api/jobs?state=nope")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.get(format!("{base}/api/jobs/not-an-address")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let unknown = format!("0:{}", "ab".repeat(32));
+    let r = http.get(format!("{base}/api/jobs/{unknown}")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "errors are problem+json"
+    );
+}
