@@ -9,5 +9,5 @@ sudo=""
 [[ $(id -u) == 0 ]] || sudo="sudo"
 echo "installing Debian's chromium and chromium-driver"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 /usr/bin/chromium --version
