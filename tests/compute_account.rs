@@ -3,11 +3,11 @@
 //! signed by the SDK, checked by the real contract in the devnet's TVM.
 
 use spindle_cli::onchain::{Payer, balance, get_ints};
-use spindle_e2e::Net;
 use spindle_cli::stake::Stake;
+use spindle_e2e::Net;
 use spindle_sdk::message::InternalMessage;
-use spindle_sdk::protocol::provider_stake::StakeConfig;
 use spindle_sdk::protocol::compute_account::{self as ca, Params, Voucher};
+use spindle_sdk::protocol::provider_stake::StakeConfig;
 use spindle_sdk::protocol::relayer_set::{Proof, RelayerSet};
 use spindle_sdk::toncenter::{StackArg, Toncenter};
 use spindle_sdk::{BigInt, SigningKey, TonAddress, boc};
@@ -15,12 +15,15 @@ use spindle_sdk::{BigInt, SigningKey, TonAddress, boc};
 const TON: u128 = 1_000_000_000;
 
 fn relayer_keys() -> Vec<SigningKey> {
-    (1..=3u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect()
+    (1..=3u8)
+        .map(|i| SigningKey::from_bytes(&[i; 32]))
+        .collect()
 }
 
-
 fn int(v: &Option<BigInt>) -> i128 {
-    v.as_ref().map(|n| i128::try_from(n).expect("fits i128")).expect("an integer")
+    v.as_ref()
+        .map(|n| i128::try_from(n).expect("fits i128"))
+        .expect("an integer")
 }
 
 struct Fixture {
@@ -56,7 +59,13 @@ async fn state(api: &Toncenter, account: &TonAddress) -> anyhow::Result<(i128, i
 
 async fn paid(f: &Fixture) -> anyhow::Result<i128> {
     let owner = boc::build(|b| b.store_address(&f.owner).map(|_| ()))?;
-    let r = get_ints(&f.net.api, &f.account, "get_paid", &[StackArg::Slice(owner.into())]).await?;
+    let r = get_ints(
+        &f.net.api,
+        &f.account,
+        "get_paid",
+        &[StackArg::Slice(owner.into())],
+    )
+    .await?;
     Ok(int(&r[0]))
 }
 
@@ -81,9 +90,14 @@ async fn setup() -> anyhow::Result<Fixture> {
         jetton_wallet: None,
     };
     client
-        .send(&net.api, vec![InternalMessage::new(account.clone(), 5 * TON)
-            .with_state_init(init)
-            .with_body(ca::init_body(&params, 1)?)])
+        .send(
+            &net.api,
+            vec![
+                InternalMessage::new(account.clone(), 5 * TON)
+                    .with_state_init(init)
+                    .with_body(ca::init_body(&params, 1)?),
+            ],
+        )
         .await?;
     let provider = net.payer(2, "provider")?;
     let config = StakeConfig {
@@ -95,8 +109,19 @@ async fn setup() -> anyhow::Result<Fixture> {
         min_stake: TON,
     };
     let operator = SigningKey::from_bytes(&[42; 32]).verifying_key();
-    let stake = Stake::deploy(&net.api, &provider, &hub, &operator, &config, 2 * TON).await?.address;
-    Ok(Fixture { net, client, poster, owner, account, stake, set, keys })
+    let stake = Stake::deploy(&net.api, &provider, &hub, &operator, &config, 2 * TON)
+        .await?
+        .address;
+    Ok(Fixture {
+        net,
+        client,
+        poster,
+        owner,
+        account,
+        stake,
+        set,
+        keys,
+    })
 }
 
 fn voucher(f: &Fixture, epoch: u64, cumulative: u128) -> Voucher {
@@ -115,7 +140,10 @@ async fn post(f: &Fixture, v: &Voucher, signers: &[usize]) -> anyhow::Result<()>
     let proof = Proof::sign(f.set.k, &v.payload()?, &keys)?;
     let body = ca::settle_body(v, &proof, 0)?;
     f.poster
-        .send(&f.net.api, vec![InternalMessage::new(f.account.clone(), TON / 10).with_body(body)])
+        .send(
+            &f.net.api,
+            vec![InternalMessage::new(f.account.clone(), TON / 10).with_body(body)],
+        )
         .await
 }
 
@@ -148,37 +176,68 @@ async fn vouchers_pay_each_delta_once_and_the_client_withdraws_the_rest() -> any
     let v = voucher(&f, 0, 2 * TON);
     let one = Proof::sign(1, &v.payload()?, &[(0, &f.keys[0])])?;
     f.poster
-        .send(api, vec![InternalMessage::new(f.account.clone(), TON / 10).with_body(ca::settle_body(&v, &one, 0)?)])
+        .send(
+            api,
+            vec![
+                InternalMessage::new(f.account.clone(), TON / 10)
+                    .with_body(ca::settle_body(&v, &one, 0)?),
+            ],
+        )
         .await?;
     let outsider = SigningKey::from_bytes(&[9; 32]);
     let forged = Proof::sign(2, &v.payload()?, &[(0, &f.keys[0]), (1, &outsider)])?;
     f.poster
-        .send(api, vec![InternalMessage::new(f.account.clone(), TON / 10).with_body(ca::settle_body(&v, &forged, 0)?)])
+        .send(
+            api,
+            vec![
+                InternalMessage::new(f.account.clone(), TON / 10)
+                    .with_body(ca::settle_body(&v, &forged, 0)?),
+            ],
+        )
         .await?;
     assert_eq!(paid(&f).await?, (3 * TON / 2) as i128);
 
     // Withdrawal: request, wait out the grace period, withdraw; the epoch rises.
     let (before_withdraw, _) = state(api, &f.account).await?;
     f.client
-        .send(api, vec![InternalMessage::new(f.account.clone(), TON / 10).with_body(ca::simple_body(ca::op::REQUEST_WITHDRAW, 0)?)])
+        .send(
+            api,
+            vec![
+                InternalMessage::new(f.account.clone(), TON / 10)
+                    .with_body(ca::simple_body(ca::op::REQUEST_WITHDRAW, 0)?),
+            ],
+        )
         .await?;
     f.net.devnet.advance_time(3601);
     f.net.devnet.produce_block(); // so the API reports the new time at once
     let client_before = balance(api, &f.client.address).await?;
     f.client
-        .send(api, vec![InternalMessage::new(f.account.clone(), TON / 10).with_body(ca::simple_body(ca::op::WITHDRAW, 0)?)])
+        .send(
+            api,
+            vec![
+                InternalMessage::new(f.account.clone(), TON / 10)
+                    .with_body(ca::simple_body(ca::op::WITHDRAW, 0)?),
+            ],
+        )
         .await?;
     let (left, epoch) = state(api, &f.account).await?;
     assert_eq!((left, epoch), (0, 1));
     let got = balance(api, &f.client.address).await? as i128 - client_before as i128;
-    assert!(got > before_withdraw, "client got {got}, the account held {before_withdraw}");
+    assert!(
+        got > before_withdraw,
+        "client got {got}, the account held {before_withdraw}"
+    );
 
     // A voucher of the old epoch never pays again (rule 5).
     post(&f, &voucher(&f, 0, 4 * TON), &[0, 1]).await?;
     assert_eq!(received(&f).await?, 3 * TON / 2);
 
     // The provider's stake credited both payouts to its owner, less its receive gas each.
-    let stake = spindle_cli::stake::Stake { address: f.stake.clone() }.state(api).await?;
+    let stake = spindle_cli::stake::Stake {
+        address: f.stake.clone(),
+    }
+    .state(api)
+    .await?;
     let ps_earned = spindle_sdk::protocol::provider_stake::earned_from_payout;
     assert_eq!(stake.earned, ps_earned(TON) + ps_earned(TON / 2));
     Ok(())

@@ -8,7 +8,9 @@ use spindle_cli::onchain::{Payer, balance};
 use spindle_cli::stake::{Stake, StakeState};
 use spindle_e2e::Net;
 use spindle_sdk::protocol::job_escrow::{self as je, Acceptance, Completion, Config, Job};
-use spindle_sdk::protocol::provider_stake::{BASECHAIN_GAS_PRICE as GAS, StakeConfig, earned_from_payout};
+use spindle_sdk::protocol::provider_stake::{
+    BASECHAIN_GAS_PRICE as GAS, StakeConfig, earned_from_payout,
+};
 use spindle_sdk::protocol::relayer_set::RelayerSet;
 use spindle_sdk::toncenter::{Toncenter, Transaction};
 use spindle_sdk::{SigningKey, TonAddress};
@@ -43,7 +45,9 @@ async fn setup() -> anyhow::Result<Fixture> {
     let provider = net.payer(2, "provider")?;
     let treasury = net.devnet.wallets()[3].address.clone();
     let hub = net.devnet.faucet_wallet().address.clone();
-    let keys: Vec<SigningKey> = (1..=3u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+    let keys: Vec<SigningKey> = (1..=3u8)
+        .map(|i| SigningKey::from_bytes(&[i; 32]))
+        .collect();
     let relayers = RelayerSet::new(1, 2, keys.iter().map(|k| k.verifying_key()).collect())?;
     let operator = SigningKey::from_bytes(&[42; 32]);
     let stake_config = StakeConfig {
@@ -54,8 +58,15 @@ async fn setup() -> anyhow::Result<Fixture> {
         unbond_period: 86_400,
         min_stake: TON,
     };
-    let stake =
-        Stake::deploy(&net.api, &provider, &hub, &operator.verifying_key(), &stake_config, 2 * TON).await?;
+    let stake = Stake::deploy(
+        &net.api,
+        &provider,
+        &hub,
+        &operator.verifying_key(),
+        &stake_config,
+        2 * TON,
+    )
+    .await?;
     let config = Config {
         settle_fee: SETTLE_FEE,
         fee_bps: FEE_BPS,
@@ -81,8 +92,20 @@ async fn setup() -> anyhow::Result<Fixture> {
 
 impl Fixture {
     async fn create(&self, nonce: u64) -> anyhow::Result<(TonAddress, Job)> {
-        let job = Job { amount: AMOUNT, deadline: self.net.devnet.now() + 600, spec_hash: [7; 32] };
-        let escrow = job::create_job(&self.net.api, &self.client, &self.hub, nonce, &job, &self.config).await?;
+        let job = Job {
+            amount: AMOUNT,
+            deadline: self.net.devnet.now() + 600,
+            spec_hash: [7; 32],
+        };
+        let escrow = job::create_job(
+            &self.net.api,
+            &self.client,
+            &self.hub,
+            nonce,
+            &job,
+            &self.config,
+        )
+        .await?;
         anyhow::ensure!(escrow == job::escrow_address(&self.hub, &self.client.address, nonce)?);
         Ok((escrow, job))
     }
@@ -94,7 +117,11 @@ impl Fixture {
 
 /// The sum of the message values `at` received from `from` (its transaction
 /// history), and how many messages `from` bounced back to it (refused posts).
-async fn received(api: &Toncenter, at: &TonAddress, from: &TonAddress) -> anyhow::Result<(u128, u32)> {
+async fn received(
+    api: &Toncenter,
+    at: &TonAddress,
+    from: &TonAddress,
+) -> anyhow::Result<(u128, u32)> {
     let (mut sum, mut bounces) = (0, 0);
     for tx in api.get_transactions(at, 100, None).await? {
         if let Some(m) = tx.in_msg.filter(|m| !m.source.is_empty()) {
@@ -113,7 +140,11 @@ async fn received(api: &Toncenter, at: &TonAddress, from: &TonAddress) -> anyhow
 }
 
 /// The newest transaction of `at` caused by a message from `from`.
-async fn last_tx_from(api: &Toncenter, at: &TonAddress, from: &TonAddress) -> anyhow::Result<Transaction> {
+async fn last_tx_from(
+    api: &Toncenter,
+    at: &TonAddress,
+    from: &TonAddress,
+) -> anyhow::Result<Transaction> {
     for tx in api.get_transactions(at, 20, None).await? {
         if let Some(m) = tx.in_msg.as_ref().filter(|m| !m.source.is_empty()) {
             if spindle_sdk::address::parse_address(&m.source)? == *from {
@@ -194,7 +225,14 @@ async fn two_of_three_relayers_complete_a_job_and_the_pay_splits_once() -> anyho
     let (escrow, job) = f.create(1).await?;
     let s = job::job_state(api, &escrow).await?;
     assert_eq!(
-        (s.state, s.delivered, s.slashed, s.amount, s.deadline, s.spec_hash),
+        (
+            s.state,
+            s.delivered,
+            s.slashed,
+            s.amount,
+            s.deadline,
+            s.spec_hash
+        ),
         (je::OPEN, false, false, AMOUNT, job.deadline, job.spec_hash)
     );
     let stake0 = f.stake().await?;
@@ -220,7 +258,13 @@ async fn two_of_three_relayers_complete_a_job_and_the_pay_splits_once() -> anyho
     let wrong = job::sign_completion(2, &completion, &[(0, &f.keys[0]), (2, &f.keys[2])])?;
     job::complete_job(api, &f.poster, &inflated, &wrong).await?;
     assert_eq!(job::job_state(api, &escrow).await?.state, je::OPEN);
-    assert_eq!(flows(&f, &escrow).await?, Flows { bounced_to_poster: 3, ..NOTHING });
+    assert_eq!(
+        flows(&f, &escrow).await?,
+        Flows {
+            bounced_to_poster: 3,
+            ..NOTHING
+        }
+    );
     assert_eq!(f.stake().await?, stake0);
 
     // 2-of-3 (relayers 0 and 2): the escrow pays out and keeps only its reserve.
@@ -257,7 +301,11 @@ async fn two_of_three_relayers_complete_a_job_and_the_pay_splits_once() -> anyho
             - got.poster_from_escrow
             - je::RESERVE
     );
-    assert!(got.client_from_escrow >= AMOUNT - pay, "client got {}", got.client_from_escrow);
+    assert!(
+        got.client_from_escrow >= AMOUNT - pay,
+        "client got {}",
+        got.client_from_escrow
+    );
     let stake1 = f.stake().await?;
     assert_eq!(stake1.earned, stake0.earned + earned_from_payout(pay - fee));
     assert_eq!(stake1.stake, stake0.stake);
@@ -276,14 +324,24 @@ async fn two_of_three_relayers_complete_a_job_and_the_pay_splits_once() -> anyho
 
     // The same proof again pays nothing (rule 2).
     job::complete_job(api, &f.poster, &completion, &proof).await?;
-    assert_eq!(flows(&f, &escrow).await?, Flows { bounced_to_poster: 4, ..got });
+    assert_eq!(
+        flows(&f, &escrow).await?,
+        Flows {
+            bounced_to_poster: 4,
+            ..got
+        }
+    );
     assert_eq!(f.stake().await?, stake1);
-    assert_eq!(balance(api, &escrow).await?, je::RESERVE - rent_since(api, &escrow, &tx).await?);
+    assert_eq!(
+        balance(api, &escrow).await?,
+        je::RESERVE - rent_since(api, &escrow, &tx).await?
+    );
     Ok(())
 }
 
 #[tokio::test]
-async fn an_accepted_job_left_undelivered_expires_refunds_the_client_and_slashes_the_stake() -> anyhow::Result<()> {
+async fn an_accepted_job_left_undelivered_expires_refunds_the_client_and_slashes_the_stake()
+-> anyhow::Result<()> {
     let f = setup().await?;
     let api = &f.net.api;
     let (escrow, job) = f.create(2).await?;
@@ -299,18 +357,29 @@ async fn an_accepted_job_left_undelivered_expires_refunds_the_client_and_slashes
     // Before deadline + grace, expire is refused.
     job::expire_job(api, &f.poster, &escrow, Some((&f.owner, &sig))).await?;
     assert_eq!(job::job_state(api, &escrow).await?.state, je::OPEN);
-    assert_eq!(flows(&f, &escrow).await?, Flows { bounced_to_poster: 1, ..NOTHING });
+    assert_eq!(
+        flows(&f, &escrow).await?,
+        Flows {
+            bounced_to_poster: 1,
+            ..NOTHING
+        }
+    );
 
     // Nothing delivered; the clock passes deadline + grace.
     let now = f.net.devnet.now();
-    f.net.devnet.advance_time(u64::from(job.deadline + GRACE + 1 - now));
+    f.net
+        .devnet
+        .advance_time(u64::from(job.deadline + GRACE + 1 - now));
     f.net.devnet.produce_block();
 
     // Anyone posts the operator's acceptance as evidence.
     let escrow_before = balance(api, &escrow).await?;
     job::expire_job(api, &f.poster, &escrow, Some((&f.owner, &sig))).await?;
     let s = job::job_state(api, &escrow).await?;
-    assert_eq!((s.state, s.delivered, s.slashed), (je::EXPIRED, false, true));
+    assert_eq!(
+        (s.state, s.delivered, s.slashed),
+        (je::EXPIRED, false, true)
+    );
 
     let slash = stake0.stake.min(AMOUNT * u128::from(SLASH_MULT_PCT) / 100);
     let to_finder = FINDER_FEE.min(slash);
@@ -337,9 +406,18 @@ async fn an_accepted_job_left_undelivered_expires_refunds_the_client_and_slashes
     let fwd: u128 = tx.out_msgs.iter().map(|m| m.fwd_fee).sum();
     assert_eq!(
         got.client_from_escrow,
-        escrow_before + EXPIRE_SLASH_VALUE - tx.fee - fwd - got.stake_from_escrow - got.poster_from_escrow - je::RESERVE
+        escrow_before + EXPIRE_SLASH_VALUE
+            - tx.fee
+            - fwd
+            - got.stake_from_escrow
+            - got.poster_from_escrow
+            - je::RESERVE
     );
-    assert!(got.client_from_escrow >= AMOUNT, "refund {} < amount", got.client_from_escrow);
+    assert!(
+        got.client_from_escrow >= AMOUNT,
+        "refund {} < amount",
+        got.client_from_escrow
+    );
     let stake1 = f.stake().await?;
     assert_eq!(stake1.stake, stake0.stake - slash);
     assert_eq!(stake1.earned, stake0.earned);
@@ -359,8 +437,17 @@ async fn an_accepted_job_left_undelivered_expires_refunds_the_client_and_slashes
     // A second expire (with or without evidence) changes nothing.
     job::expire_job(api, &f.poster, &escrow, Some((&f.owner, &sig))).await?;
     job::expire_job(api, &f.poster, &escrow, None).await?;
-    assert_eq!(flows(&f, &escrow).await?, Flows { bounced_to_poster: 3, ..got });
+    assert_eq!(
+        flows(&f, &escrow).await?,
+        Flows {
+            bounced_to_poster: 3,
+            ..got
+        }
+    );
     assert_eq!(f.stake().await?, stake1);
-    assert_eq!(balance(api, &escrow).await?, je::RESERVE - rent_since(api, &escrow, &tx).await?);
+    assert_eq!(
+        balance(api, &escrow).await?,
+        je::RESERVE - rent_since(api, &escrow, &tx).await?
+    );
     Ok(())
 }

@@ -26,14 +26,25 @@ impl Net {
         let mut config = ToncenterConfig::new(server.url.clone());
         config.requests_per_second = 10_000.0; // a local chain: no rate limit to respect
         let api = Toncenter::new(config);
-        Ok(Net { devnet, api, _server: server })
+        Ok(Net {
+            devnet,
+            api,
+            _server: server,
+        })
     }
 
     /// Genesis wallet `i` as a payer (checked to be the wallet the devnet funded).
     pub fn payer(&self, i: usize, name: &str) -> anyhow::Result<Payer> {
         let w = &self.devnet.wallets()[i];
-        let payer = Payer::new(name, SigningKey::from_bytes(&w.secret_key), self.devnet.global_id())?;
-        anyhow::ensure!(payer.address == w.address, "SDK and devnet derive different W5 addresses");
+        let payer = Payer::new(
+            name,
+            SigningKey::from_bytes(&w.secret_key),
+            self.devnet.global_id(),
+        )?;
+        anyhow::ensure!(
+            payer.address == w.address,
+            "SDK and devnet derive different W5 addresses"
+        );
         Ok(payer)
     }
 }

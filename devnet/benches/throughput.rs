@@ -16,7 +16,10 @@ use tonlib_core::cell::{ArcCell, BagOfCells, CellBuilder};
 use tonlib_core::message::{CommonMsgInfo, TonMessage, TransferMessage};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let wallets = args.first().copied().unwrap_or(500);
     let rounds = args.get(1).copied().unwrap_or(4);
     let fan = args.get(2).copied().unwrap_or(20);
@@ -38,7 +41,9 @@ fn main() {
             (0..wallets)
                 .map(|i| {
                     let to = &ws[(i + 1) % wallets].address;
-                    ws[i].sign_transfer(r as u32, valid_until, to, TON / 100, true).unwrap()
+                    ws[i]
+                        .sign_transfer(r as u32, valid_until, to, TON / 100, true)
+                        .unwrap()
                 })
                 .collect()
         })
@@ -70,7 +75,9 @@ fn main() {
                 .map(|k| op_message(&ws[(i + k) % wallets].address, TON / 1000))
                 .collect();
             let w = ws[i].ton_wallet();
-            let ext = w.create_external_msg(valid_until, rounds as u32, false, msgs).unwrap();
+            let ext = w
+                .create_external_msg(valid_until, rounds as u32, false, msgs)
+                .unwrap();
             BagOfCells::from_root(ext).serialize(false).unwrap()
         })
         .collect();

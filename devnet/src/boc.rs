@@ -39,7 +39,16 @@ pub fn encode_b64(cell: &Cell) -> String {
 }
 
 pub fn to_std(addr: &TonAddress) -> StdAddr {
-    StdAddr::new(addr.workchain as i8, HashBytes(*addr.hash_part.as_slice().first_chunk::<32>().expect("32-byte hash")))
+    StdAddr::new(
+        addr.workchain as i8,
+        HashBytes(
+            *addr
+                .hash_part
+                .as_slice()
+                .first_chunk::<32>()
+                .expect("32-byte hash"),
+        ),
+    )
 }
 
 pub fn to_ton(addr: &StdAddr) -> TonAddress {

@@ -17,9 +17,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
-use tycho_executor::{
-    Executor, ExecutorInspector, ExecutorParams, ParsedConfig, TxError,
-};
+use tycho_executor::{Executor, ExecutorInspector, ExecutorParams, ParsedConfig, TxError};
 use tycho_types::cell::Lazy;
 use tycho_types::models::{
     CurrencyCollection, IntAddr, IntMsgInfo, MsgInfo, OptionalAccount, OwnedMessage, ShardAccount,
@@ -176,7 +174,10 @@ impl Chain {
 
     /// The account's shard state; a never-seen address is "nonexistent".
     pub fn shard_account(&self, addr: &StdAddr) -> ShardAccount {
-        self.accounts.get(addr).cloned().unwrap_or_else(empty_shard_account)
+        self.accounts
+            .get(addr)
+            .cloned()
+            .unwrap_or_else(empty_shard_account)
     }
 
     /// Executor parameters for a block at `utime` starting at `block_lt`.
@@ -207,13 +208,19 @@ impl Chain {
             ));
         };
         let IntAddr::Std(dst) = info.dst else {
-            return Err(DevnetError::BadMessage("unsupported destination address".into()));
+            return Err(DevnetError::BadMessage(
+                "unsupported destination address".into(),
+            ));
         };
         if self.pending_hashes.contains(&hash) {
             return Ok(hash); // the same message again: already queued, as on TON
         }
         self.check_external(&dst, &msg)
-            .map_err(|r| DevnetError::Rejected { address: dst.clone(), exit_code: r.exit_code, gas_used: r.gas_used })?;
+            .map_err(|r| DevnetError::Rejected {
+                address: dst.clone(),
+                exit_code: r.exit_code,
+                gas_used: r.gas_used,
+            })?;
         self.pending_hashes.insert(hash);
         self.pending_ext.push((dst, msg));
         Ok(hash)
@@ -238,7 +245,10 @@ impl Chain {
         Executor::new(&params, &self.config)
             .with_min_lt(self.lt)
             .check_ordinary_ext(dst, msg.clone(), &state, Some(&mut inspector))
-            .map_err(|_| Rejection { exit_code: inspector.exit_code, gas_used: inspector.total_gas_used })
+            .map_err(|_| Rejection {
+                exit_code: inspector.exit_code,
+                gas_used: inspector.total_gas_used,
+            })
     }
 
     /// Runs an external message on the current state without committing.
@@ -270,12 +280,19 @@ impl Chain {
     pub fn inject_internal(&mut self, msg: Cell) -> Result<HashBytes, DevnetError> {
         let hash = *msg.repr_hash();
         match msg.parse::<MsgInfo>() {
-            Ok(MsgInfo::Int(IntMsgInfo { dst: IntAddr::Std(dst), .. })) => {
+            Ok(MsgInfo::Int(IntMsgInfo {
+                dst: IntAddr::Std(dst),
+                ..
+            })) => {
                 self.enqueue_internal(dst, msg);
                 Ok(hash)
             }
-            Ok(_) => Err(DevnetError::BadMessage("not an internal message to a standard address".into())),
-            Err(e) => Err(DevnetError::BadMessage(format!("cannot parse message: {e}"))),
+            Ok(_) => Err(DevnetError::BadMessage(
+                "not an internal message to a standard address".into(),
+            )),
+            Err(e) => Err(DevnetError::BadMessage(format!(
+                "cannot parse message: {e}"
+            ))),
         }
     }
 
@@ -298,7 +315,12 @@ impl Chain {
 
     fn push_queue(&mut self, created_lt: u64, dst: StdAddr, msg: Cell) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued { created_lt, seq: self.seq, dst, msg }));
+        self.queue.push(Reverse(Queued {
+            created_lt,
+            seq: self.seq,
+            dst,
+            msg,
+        }));
     }
 
     /// Produces one block: runs pending externals, then delivers internal
@@ -378,12 +400,20 @@ impl Chain {
         self.accounts.insert(addr.clone(), out.new_state);
         let history = self.history.entry(addr.clone()).or_default();
         self.tx_index.insert(hash, (addr.clone(), history.len()));
-        history.push(TxRecord { lt, hash, cell: tx_cell, block: seqno });
+        history.push(TxRecord {
+            lt,
+            hash,
+            cell: tx_cell,
+            block: seqno,
+        });
 
         for out_msg in out.transaction_meta.out_msgs {
             let cell = out_msg.into_inner();
-            if let Ok(MsgInfo::Int(IntMsgInfo { dst: IntAddr::Std(dst), created_lt, .. })) =
-                cell.parse::<MsgInfo>()
+            if let Ok(MsgInfo::Int(IntMsgInfo {
+                dst: IntAddr::Std(dst),
+                created_lt,
+                ..
+            })) = cell.parse::<MsgInfo>()
             {
                 self.push_queue(created_lt, dst, cell);
             }

@@ -153,7 +153,10 @@ pub(crate) fn blockchain_config(global_id: i32) -> anyhow::Result<BlockchainConf
 /// The config parsed for the executor. Storage prices start at time 0, so the
 /// parse time does not matter.
 pub(crate) fn parsed_config(global_id: i32) -> anyhow::Result<ParsedConfig> {
-    Ok(ParsedConfig::parse(blockchain_config(global_id)?, u32::MAX)?)
+    Ok(ParsedConfig::parse(
+        blockchain_config(global_id)?,
+        u32::MAX,
+    )?)
 }
 
 #[cfg(test)]

@@ -23,7 +23,11 @@ pub enum DevnetError {
         exit_code.map(|c| c.to_string()).unwrap_or_else(|| "none (no code)".into()),
         gas_used
     )]
-    Rejected { address: StdAddr, exit_code: Option<i32>, gas_used: u64 },
+    Rejected {
+        address: StdAddr,
+        exit_code: Option<i32>,
+        gas_used: u64,
+    },
     /// Nothing matches (404).
     #[error("{0}")]
     NotFound(String),
@@ -38,7 +42,9 @@ impl DevnetError {
         match self {
             Self::Invalid(_) => 422,
             Self::NotFound(_) => 404,
-            Self::BadBoc(_) | Self::BadMessage(_) | Self::Rejected { .. } | Self::Internal(_) => 500,
+            Self::BadBoc(_) | Self::BadMessage(_) | Self::Rejected { .. } | Self::Internal(_) => {
+                500
+            }
         }
     }
 }

@@ -5,8 +5,7 @@ use num_bigint::BigInt;
 use tycho_types::models::{AccountState, StdAddr};
 use tycho_types::prelude::*;
 use tycho_vm::{
-    GasParams, OwnedCellSlice, RcStackValue, SafeRc, Stack, StackValueType, VmCaller,
-    VmGetterArgs,
+    GasParams, OwnedCellSlice, RcStackValue, SafeRc, Stack, StackValueType, VmCaller, VmGetterArgs,
 };
 
 use crate::boc;
@@ -41,10 +40,19 @@ pub struct GetMethodResult {
 /// Exit code toncenter returns for a get-method on an account without code.
 pub const EXIT_NO_CODE: i32 = -13;
 
-pub fn run(chain: &Chain, addr: &StdAddr, method: &str, stack: &[StackItem]) -> Result<GetMethodResult, DevnetError> {
+pub fn run(
+    chain: &Chain,
+    addr: &StdAddr,
+    method: &str,
+    stack: &[StackItem],
+) -> Result<GetMethodResult, DevnetError> {
     let account = chain.shard_account(addr).load_account()?;
     let Some(account) = account.filter(|a| matches!(a.state, AccountState::Active(_))) else {
-        return Ok(GetMethodResult { exit_code: EXIT_NO_CODE, gas_used: 0, stack: vec![] });
+        return Ok(GetMethodResult {
+            exit_code: EXIT_NO_CODE,
+            gas_used: 0,
+            stack: vec![],
+        });
     };
     let mut items = Vec::with_capacity(stack.len());
     for item in stack {
@@ -77,7 +85,9 @@ fn to_vm(item: &StackItem) -> Result<RcStackValue, DevnetError> {
         StackItem::Nan => Stack::make_nan(),
         StackItem::Int(i) => SafeRc::new_dyn_value(i.clone()),
         StackItem::Cell(b) => SafeRc::new_dyn_value(boc::decode(b)?),
-        StackItem::Slice(b) => SafeRc::new_dyn_value(OwnedCellSlice::new_allow_exotic(boc::decode(b)?)),
+        StackItem::Slice(b) => {
+            SafeRc::new_dyn_value(OwnedCellSlice::new_allow_exotic(boc::decode(b)?))
+        }
         StackItem::Builder(b) => {
             let cell = boc::decode(b)?;
             let mut builder = CellBuilder::new();
@@ -99,9 +109,13 @@ fn from_vm(v: &dyn tycho_vm::StackValue) -> StackItem {
     if ty == StackValueType::Null as u8 {
         StackItem::Null
     } else if ty == StackValueType::Int as u8 {
-        v.as_int().map(|i| StackItem::Int(i.clone())).unwrap_or(StackItem::Nan)
+        v.as_int()
+            .map(|i| StackItem::Int(i.clone()))
+            .unwrap_or(StackItem::Nan)
     } else if ty == StackValueType::Cell as u8 {
-        v.as_cell().map(|c| StackItem::Cell(boc::encode(c))).unwrap_or(StackItem::Unsupported)
+        v.as_cell()
+            .map(|c| StackItem::Cell(boc::encode(c)))
+            .unwrap_or(StackItem::Unsupported)
     } else if ty == StackValueType::Slice as u8 {
         v.as_cell_slice()
             .and_then(|s| {

@@ -156,7 +156,13 @@ impl Devnet {
             }
         };
         Ok(Devnet {
-            inner: Arc::new(Mutex::new(Inner { chain, faucet, wallets, faucet_pending: 0, config })),
+            inner: Arc::new(Mutex::new(Inner {
+                chain,
+                faucet,
+                wallets,
+                faucet_pending: 0,
+                config,
+            })),
         })
     }
 
@@ -206,13 +212,25 @@ impl Devnet {
     pub fn inject_message(&self, boc: &[u8]) -> Result<[u8; 32], DevnetError> {
         let cell = boc::decode(boc)?;
         let mut inner = self.lock();
-        let external = matches!(cell.parse::<tycho_types::models::MsgInfo>(), Ok(tycho_types::models::MsgInfo::ExtIn(_)));
-        Ok(if external { inner.chain.submit_external(cell)? } else { inner.chain.inject_internal(cell)? }.0)
+        let external = matches!(
+            cell.parse::<tycho_types::models::MsgInfo>(),
+            Ok(tycho_types::models::MsgInfo::ExtIn(_))
+        );
+        Ok(if external {
+            inner.chain.submit_external(cell)?
+        } else {
+            inner.chain.inject_internal(cell)?
+        }
+        .0)
     }
 
     /// Devnet only: sets an account's whole state from a `ShardAccount` BoC
     /// (no transaction), e.g. to clone a test fixture.
-    pub fn set_account(&self, addr: &TonAddress, shard_account_boc: &[u8]) -> Result<(), DevnetError> {
+    pub fn set_account(
+        &self,
+        addr: &TonAddress,
+        shard_account_boc: &[u8],
+    ) -> Result<(), DevnetError> {
         let cell = boc::decode(shard_account_boc)?;
         self.lock().chain.set_account(boc::to_std(addr), cell)
     }
@@ -228,12 +246,18 @@ impl Devnet {
     pub fn faucet(&self, to: &TonAddress, amount: u128) -> Result<[u8; 32], DevnetError> {
         let mut inner = self.lock();
         let faucet_addr = inner.faucet.std_address();
-        let seqno = match getter::run(&inner.chain, &faucet_addr, "seqno", &[])?.stack.first() {
+        let seqno = match getter::run(&inner.chain, &faucet_addr, "seqno", &[])?
+            .stack
+            .first()
+        {
             Some(StackItem::Int(n)) => u32::try_from(n.clone()).unwrap_or(0),
             _ => 0,
         } + inner.faucet_pending;
         let valid_until = inner.chain.now() + 600;
-        let msg = inner.faucet.transfer(seqno, valid_until, &boc::to_std(to), amount, false, false)?;
+        let msg =
+            inner
+                .faucet
+                .transfer(seqno, valid_until, &boc::to_std(to), amount, false, false)?;
         inner.faucet_pending += 1;
         Ok(inner.chain.submit_external_unchecked(faucet_addr, msg).0)
     }
@@ -415,11 +439,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     say!("spindle devnet (global id {})", devnet.global_id());
     say!("  toncenter API: {}", server.url);
     say!("  JSON-RPC:      {}", server.json_rpc_url);
-    say!("  devnet API:    http://{}/devnet/ (faucet, produceBlock, advanceTime, wallets)", server.addr);
+    say!(
+        "  devnet API:    http://{}/devnet/ (faucet, produceBlock, advanceTime, wallets)",
+        server.addr
+    );
     let f = devnet.faucet_wallet();
-    say!("  faucet   {}  secret {}", f.address.to_base64_url(), hex::encode(f.secret_key));
+    say!(
+        "  faucet   {}  secret {}",
+        f.address.to_base64_url(),
+        hex::encode(f.secret_key)
+    );
     for w in devnet.wallets() {
-        say!("  {:8} {}  secret {}", w.name, w.address.to_base64_url(), hex::encode(w.secret_key));
+        say!(
+            "  {:8} {}  secret {}",
+            w.name,
+            w.address.to_base64_url(),
+            hex::encode(w.secret_key)
+        );
     }
     shutdown_signal().await;
     if let Some(path) = &args.state {

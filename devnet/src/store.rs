@@ -49,7 +49,10 @@ fn hash_hex(h: &HashBytes) -> String {
 
 fn parse_hash(s: &str) -> anyhow::Result<HashBytes> {
     let v = hex::decode(s)?;
-    Ok(HashBytes(v.try_into().map_err(|_| anyhow::anyhow!("bad hash length"))?))
+    Ok(HashBytes(
+        v.try_into()
+            .map_err(|_| anyhow::anyhow!("bad hash length"))?,
+    ))
 }
 
 pub fn save(chain: &Chain, path: &Path) -> anyhow::Result<()> {
@@ -61,7 +64,12 @@ pub fn save(chain: &Chain, path: &Path) -> anyhow::Result<()> {
         .history
         .iter()
         .map(|(a, txs)| {
-            (addr_key(a), txs.iter().map(|t| (boc::encode_b64(&t.cell), t.block)).collect())
+            (
+                addr_key(a),
+                txs.iter()
+                    .map(|t| (boc::encode_b64(&t.cell), t.block))
+                    .collect(),
+            )
         })
         .collect();
     let blocks = chain
@@ -73,13 +81,24 @@ pub fn save(chain: &Chain, path: &Path) -> anyhow::Result<()> {
             start_lt: b.start_lt,
             end_lt: b.end_lt,
             root_hash: hash_hex(&b.root_hash),
-            txs: b.txs.iter().map(|(a, lt, h)| (addr_key(a), *lt, hash_hex(h))).collect(),
+            txs: b
+                .txs
+                .iter()
+                .map(|(a, lt, h)| (addr_key(a), *lt, hash_hex(h)))
+                .collect(),
         })
         .collect();
     let queue = chain
         .queue
         .iter()
-        .map(|q| (q.0.created_lt, q.0.seq, addr_key(&q.0.dst), boc::encode_b64(&q.0.msg)))
+        .map(|q| {
+            (
+                q.0.created_lt,
+                q.0.seq,
+                addr_key(&q.0.dst),
+                boc::encode_b64(&q.0.msg),
+            )
+        })
         .collect();
     let pending_ext = chain
         .pending_ext
@@ -109,7 +128,9 @@ pub fn save(chain: &Chain, path: &Path) -> anyhow::Result<()> {
 pub fn load(path: &Path, clock: Clock) -> anyhow::Result<Chain> {
     let snap: Snapshot = serde_json::from_slice(&std::fs::read(path)?)?;
     let clock = match clock {
-        Clock::System { .. } => Clock::System { offset: snap.time_offset },
+        Clock::System { .. } => Clock::System {
+            offset: snap.time_offset,
+        },
         manual => manual,
     };
     let mut chain = Chain::new(snap.global_id, clock)?;
@@ -126,7 +147,12 @@ pub fn load(path: &Path, clock: Clock) -> anyhow::Result<Chain> {
             let tx = cell.parse::<tycho_types::models::Transaction>()?;
             let hash = *cell.repr_hash();
             chain.tx_index.insert(hash, (addr.clone(), i));
-            recs.push(TxRecord { lt: tx.lt, hash, cell, block });
+            recs.push(TxRecord {
+                lt: tx.lt,
+                hash,
+                cell,
+                block,
+            });
         }
         chain.history.insert(addr, recs);
     }

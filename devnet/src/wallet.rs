@@ -67,7 +67,10 @@ impl GenesisWallet {
     pub fn key_pair(&self) -> KeyPair {
         let mut secret = self.secret_key.to_vec();
         secret.extend_from_slice(&self.public_key);
-        KeyPair { public_key: self.public_key.to_vec(), secret_key: secret }
+        KeyPair {
+            public_key: self.public_key.to_vec(),
+            secret_key: secret,
+        }
     }
 
     /// tonlib-core's wallet object, for signing transfers.
@@ -104,7 +107,14 @@ impl GenesisWallet {
         amount: u128,
         bounce: bool,
     ) -> anyhow::Result<Vec<u8>> {
-        Ok(boc::encode(&self.transfer(seqno, valid_until, &boc::to_std(to), amount, bounce, false)?))
+        Ok(boc::encode(&self.transfer(
+            seqno,
+            valid_until,
+            &boc::to_std(to),
+            amount,
+            bounce,
+            false,
+        )?))
     }
 
     /// Like [`Self::sign_transfer`], with the wallet's state init attached so
@@ -116,7 +126,14 @@ impl GenesisWallet {
         amount: u128,
         bounce: bool,
     ) -> anyhow::Result<Vec<u8>> {
-        Ok(boc::encode(&self.transfer(0, valid_until, &boc::to_std(to), amount, bounce, true)?))
+        Ok(boc::encode(&self.transfer(
+            0,
+            valid_until,
+            &boc::to_std(to),
+            amount,
+            bounce,
+            true,
+        )?))
     }
 
     /// The code and data BoCs of this wallet (its state init), e.g. to deploy it.
@@ -136,9 +153,12 @@ impl GenesisWallet {
         with_init: bool,
     ) -> anyhow::Result<Cell> {
         let out = internal_message(dst, amount, bounce)?;
-        let ext = self
-            .ton_wallet()
-            .create_external_msg(valid_until, seqno, with_init, [boc::to_tonlib(&out)?])?;
+        let ext = self.ton_wallet().create_external_msg(
+            valid_until,
+            seqno,
+            with_init,
+            [boc::to_tonlib(&out)?],
+        )?;
         boc::from_tonlib(&ext)
     }
 }

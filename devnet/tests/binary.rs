@@ -30,7 +30,10 @@ fn start(state: &std::path::Path) -> (Child, String) {
 
 fn stop(mut child: Child) {
     // SIGTERM, so the devnet saves its state on the way out.
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     child.wait().unwrap();
 }
 
@@ -53,7 +56,9 @@ async fn state_file_survives_a_restart() {
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("chain.json");
     let c = reqwest::Client::new();
-    let fresh = spindle_devnet::GenesisWallet::derive("binary-test", 0).address.to_base64_url();
+    let fresh = spindle_devnet::GenesisWallet::derive("binary-test", 0)
+        .address
+        .to_base64_url();
 
     let (child, rpc) = start(&state);
     let base = rpc.trim_end_matches("/api/v2/jsonRPC").to_string();

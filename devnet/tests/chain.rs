@@ -2,7 +2,8 @@
 //! bounces, deploy by state init, lt chains, time, get-methods and bad input.
 
 use spindle_devnet::{
-    AccountInfo, Devnet, DevnetConfig, DevnetError, GenesisWallet, MsgKind, StackItem, TON, TonAddress,
+    AccountInfo, Devnet, DevnetConfig, DevnetError, GenesisWallet, MsgKind, StackItem, TON,
+    TonAddress,
 };
 
 const T0: u32 = 1_750_000_000;
@@ -54,7 +55,9 @@ fn wallet_v5r1_transfer_moves_value_and_links_transactions() {
     let (a0, b0) = (d.balance(&a.address), d.balance(&b.address));
 
     let amount = 3 * TON;
-    let msg = a.sign_transfer(0, d.now() + 60, &b.address, amount, true).unwrap();
+    let msg = a
+        .sign_transfer(0, d.now() + 60, &b.address, amount, true)
+        .unwrap();
     let hash = d.send_boc(&msg).unwrap();
     assert_ne!(hash, [0; 32]);
     // Nothing executes before the block.
@@ -69,7 +72,10 @@ fn wallet_v5r1_transfer_moves_value_and_links_transactions() {
     assert_eq!(ta.in_msg.as_ref().unwrap().kind, MsgKind::ExternalIn);
     assert_eq!(ta.out_msgs.len(), 1);
     let out = &ta.out_msgs[0];
-    assert_eq!((out.value, out.bounce, out.dst.as_ref()), (amount, true, Some(&b.address)));
+    assert_eq!(
+        (out.value, out.bounce, out.dst.as_ref()),
+        (amount, true, Some(&b.address))
+    );
     // Recipient's transaction consumes exactly that message, at a later lt.
     assert_eq!(tb.account, b.address);
     assert_eq!(tb.in_msg.as_ref().unwrap().hash, out.hash);
@@ -97,7 +103,9 @@ fn bounceable_transfer_to_missing_account_bounces_back() {
     let a = &d.wallets()[0];
     let nobody = GenesisWallet::derive("nobody", 0).address;
     let before = d.balance(&a.address);
-    let msg = a.sign_transfer(0, d.now() + 60, &nobody, TON, true).unwrap();
+    let msg = a
+        .sign_transfer(0, d.now() + 60, &nobody, TON, true)
+        .unwrap();
     d.send_boc(&msg).unwrap();
     let block = d.produce_block();
     // wallet → nobody (bounce phase) → wallet receives the bounced message.
@@ -129,9 +137,14 @@ fn faucet_funds_and_external_with_state_init_deploys() {
     // Without state init the uninit wallet cannot accept the message.
     let b = d.wallets()[1].address.clone();
     let plain = fresh.sign_transfer(0, d.now() + 60, &b, TON, true).unwrap();
-    assert!(matches!(d.send_boc(&plain), Err(DevnetError::Rejected { .. })));
+    assert!(matches!(
+        d.send_boc(&plain),
+        Err(DevnetError::Rejected { .. })
+    ));
 
-    let deploy = fresh.sign_deploy_transfer(d.now() + 60, &b, TON, true).unwrap();
+    let deploy = fresh
+        .sign_deploy_transfer(d.now() + 60, &b, TON, true)
+        .unwrap();
     d.send_boc(&deploy).unwrap();
     let block = d.produce_block();
     assert_eq!(block.transactions[0].orig_status, "uninit");
@@ -154,24 +167,64 @@ fn bad_input_gets_an_error_and_changes_nothing() {
     assert_eq!(e.http_code(), 500);
     assert_eq!(d.send_boc(&[]).unwrap_err().http_code(), 422);
     // Wrong seqno.
-    let e = d.send_boc(&a.sign_transfer(5, d.now() + 60, &b.address, TON, true).unwrap()).unwrap_err();
-    assert!(matches!(e, DevnetError::Rejected { exit_code: Some(c), .. } if c != 0), "{e}");
+    let e = d
+        .send_boc(
+            &a.sign_transfer(5, d.now() + 60, &b.address, TON, true)
+                .unwrap(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e, DevnetError::Rejected { exit_code: Some(c), .. } if c != 0),
+        "{e}"
+    );
     assert!(e.to_string().contains("External message was not accepted"));
     // Expired valid_until.
-    let e = d.send_boc(&a.sign_transfer(0, d.now() - 1, &b.address, TON, true).unwrap()).unwrap_err();
+    let e = d
+        .send_boc(
+            &a.sign_transfer(0, d.now() - 1, &b.address, TON, true)
+                .unwrap(),
+        )
+        .unwrap_err();
     assert!(matches!(e, DevnetError::Rejected { .. }), "{e}");
     // Invalid signature: flip one bit of a correctly signed message.
-    let mut msg = a.sign_transfer(0, d.now() + 60, &b.address, TON, true).unwrap();
+    let mut msg = a
+        .sign_transfer(0, d.now() + 60, &b.address, TON, true)
+        .unwrap();
     let n = msg.len();
     msg[n - 40] ^= 1;
     assert!(d.send_boc(&msg).is_err());
     // Missing account, no state init.
     let ghost = GenesisWallet::derive("ghost", 0);
-    let e = d.send_boc(&ghost.sign_transfer(0, d.now() + 60, &b.address, TON, true).unwrap()).unwrap_err();
-    assert!(matches!(e, DevnetError::Rejected { exit_code: None, .. }), "{e}");
+    let e = d
+        .send_boc(
+            &ghost
+                .sign_transfer(0, d.now() + 60, &b.address, TON, true)
+                .unwrap(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DevnetError::Rejected {
+                exit_code: None,
+                ..
+            }
+        ),
+        "{e}"
+    );
     // Unknown get-method: TVM exit code 11, as toncenter reports it.
-    assert_eq!(d.run_get_method(&a.address, "no_such_method", &[]).unwrap().exit_code, 11);
-    assert_eq!(d.run_get_method(&ghost.address, "seqno", &[]).unwrap().exit_code, -13);
+    assert_eq!(
+        d.run_get_method(&a.address, "no_such_method", &[])
+            .unwrap()
+            .exit_code,
+        11
+    );
+    assert_eq!(
+        d.run_get_method(&ghost.address, "seqno", &[])
+            .unwrap()
+            .exit_code,
+        -13
+    );
 
     assert!(d.produce_block().transactions.is_empty());
     assert_eq!(snapshot(&d, &watch), before);
@@ -184,11 +237,16 @@ fn time_advances_and_storage_fees_accrue() {
     let t = d.now();
     d.advance_time(365 * 24 * 3600);
     assert_eq!(d.now(), t + 365 * 24 * 3600);
-    let msg = a.sign_transfer(0, d.now() + 60, &d.wallets()[1].address, TON, true).unwrap();
+    let msg = a
+        .sign_transfer(0, d.now() + 60, &d.wallets()[1].address, TON, true)
+        .unwrap();
     d.send_boc(&msg).unwrap();
     let block = d.produce_block();
     assert_eq!(block.utime, t + 365 * 24 * 3600);
-    assert!(block.transactions[0].storage_fee > 0, "a year of storage costs something");
+    assert!(
+        block.transactions[0].storage_fee > 0,
+        "a year of storage costs something"
+    );
 }
 
 #[test]
@@ -197,7 +255,9 @@ fn get_method_reads_public_key_as_int() {
     let a = &d.wallets()[0];
     let r = d.run_get_method(&a.address, "get_public_key", &[]).unwrap();
     assert_eq!(r.exit_code, 0);
-    let Some(StackItem::Int(k)) = r.stack.first() else { panic!("{r:?}") };
+    let Some(StackItem::Int(k)) = r.stack.first() else {
+        panic!("{r:?}")
+    };
     assert_eq!(k.to_bytes_be().1, a.public_key.to_vec());
 }
 
@@ -207,20 +267,37 @@ fn state_file_round_trips() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("state.json");
     let _ = std::fs::remove_file(&path);
-    let config = DevnetConfig { block_interval: None, manual_clock: Some(T0), state_file: Some(path.clone()), ..DevnetConfig::default() };
+    let config = DevnetConfig {
+        block_interval: None,
+        manual_clock: Some(T0),
+        state_file: Some(path.clone()),
+        ..DevnetConfig::default()
+    };
     let d = Devnet::new(config.clone()).unwrap();
     let a = d.wallets()[0].clone();
-    d.send_boc(&a.sign_transfer(0, d.now() + 60, &d.wallets()[1].address, TON, true).unwrap()).unwrap();
+    d.send_boc(
+        &a.sign_transfer(0, d.now() + 60, &d.wallets()[1].address, TON, true)
+            .unwrap(),
+    )
+    .unwrap();
     d.produce_block();
     d.save(&path).unwrap();
     let txs = d.transactions(&a.address, 10);
 
     let again = Devnet::new(config).unwrap();
     assert_eq!(again.last_block_seqno(), d.last_block_seqno());
-    assert_eq!(again.account(&a.address).unwrap(), d.account(&a.address).unwrap());
+    assert_eq!(
+        again.account(&a.address).unwrap(),
+        d.account(&a.address).unwrap()
+    );
     assert_eq!(again.transactions(&a.address, 10), txs);
     // The restored chain keeps working: seqno 1 is next.
-    again.send_boc(&a.sign_transfer(1, again.now() + 60, &d.wallets()[1].address, TON, true).unwrap()).unwrap();
+    again
+        .send_boc(
+            &a.sign_transfer(1, again.now() + 60, &d.wallets()[1].address, TON, true)
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(again.produce_block().transactions.len(), 2);
     std::fs::remove_dir_all(&dir).ok();
 }

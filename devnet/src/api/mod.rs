@@ -72,7 +72,10 @@ async fn rest_get(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let params: Map<String, Value> = q.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-    reply(blocking(move || toncenter::call(&d, &method, &params)).await, None)
+    reply(
+        blocking(move || toncenter::call(&d, &method, &params)).await,
+        None,
+    )
 }
 
 async fn rest_post(State(d): State<Devnet>, Path(method): Path<String>, body: String) -> Response {
@@ -83,7 +86,10 @@ async fn rest_post(State(d): State<Devnet>, Path(method): Path<String>, body: St
         Ok(p) => p,
         Err(e) => return err(e, None),
     };
-    reply(blocking(move || toncenter::call(&d, &method, &params)).await, None)
+    reply(
+        blocking(move || toncenter::call(&d, &method, &params)).await,
+        None,
+    )
 }
 
 fn parse_object(body: &str) -> Result<Map<String, Value>, DevnetError> {
@@ -92,7 +98,9 @@ fn parse_object(body: &str) -> Result<Map<String, Value>, DevnetError> {
     }
     match serde_json::from_str::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(DevnetError::Invalid("request body must be a JSON object".into())),
+        Ok(_) => Err(DevnetError::Invalid(
+            "request body must be a JSON object".into(),
+        )),
         Err(e) => Err(DevnetError::Invalid(format!("invalid JSON: {e}"))),
     }
 }
@@ -109,9 +117,17 @@ async fn json_rpc(d: Devnet, body: String) -> Response {
     let params = match req.get("params") {
         Some(Value::Object(m)) => m.clone(),
         None | Some(Value::Null) => Map::new(),
-        Some(_) => return err(DevnetError::Invalid("params must be an object".into()), Some(id)),
+        Some(_) => {
+            return err(
+                DevnetError::Invalid("params must be an object".into()),
+                Some(id),
+            );
+        }
     };
-    reply(blocking(move || toncenter::call(&d, &method, &params)).await, Some(id))
+    reply(
+        blocking(move || toncenter::call(&d, &method, &params)).await,
+        Some(id),
+    )
 }
 
 // ---- devnet-only endpoints ----
@@ -148,8 +164,13 @@ async fn devnet_send_message(State(d): State<Devnet>, body: String) -> Response 
 async fn devnet_set_account(State(d): State<Devnet>, body: String) -> Response {
     let r = (|| {
         let p = parse_object(&body)?;
-        let addr = boc::parse_address(p.get("address").and_then(Value::as_str).unwrap_or_default())?;
-        let state = boc::b64_decode(p.get("shard_account").and_then(Value::as_str).unwrap_or_default())?;
+        let addr =
+            boc::parse_address(p.get("address").and_then(Value::as_str).unwrap_or_default())?;
+        let state = boc::b64_decode(
+            p.get("shard_account")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        )?;
         d.set_account(&boc::to_ton(&addr), &state)?;
         Ok(json!({}))
     })();
@@ -170,7 +191,10 @@ async fn devnet_set_time(State(d): State<Devnet>, body: String) -> Response {
 }
 
 async fn devnet_produce_block(State(d): State<Devnet>) -> Response {
-    reply(blocking(move || Ok(block_json(&d.produce_block()))).await, None)
+    reply(
+        blocking(move || Ok(block_json(&d.produce_block()))).await,
+        None,
+    )
 }
 
 pub(crate) fn block_json(b: &crate::BlockInfo) -> Value {

@@ -83,7 +83,11 @@ pub fn transaction(t: &TxSummary) -> Value {
 fn int_hex(i: &BigInt) -> String {
     let (sign, mag) = (i.sign(), i.magnitude());
     let s = format!("0x{}", mag.to_str_radix(16));
-    if sign == Sign::Minus { format!("-{s}") } else { s }
+    if sign == Sign::Minus {
+        format!("-{s}")
+    } else {
+        s
+    }
 }
 
 /// Top-level stack entry in toncenter's legacy form (`["num","0x…"]`).
@@ -110,7 +114,9 @@ fn tvm_entry(item: &StackItem) -> Value {
             "@type": "tvm.stackEntryNumber",
             "number": { "@type": "tvm.numberDecimal", "number": i.to_string() },
         }),
-        StackItem::Cell(b) => json!({ "@type": "tvm.stackEntryCell", "cell": { "@type": "tvm.cell", "bytes": b64(b) } }),
+        StackItem::Cell(b) => {
+            json!({ "@type": "tvm.stackEntryCell", "cell": { "@type": "tvm.cell", "bytes": b64(b) } })
+        }
         StackItem::Slice(b) | StackItem::Builder(b) => {
             json!({ "@type": "tvm.stackEntrySlice", "slice": { "@type": "tvm.slice", "bytes": b64(b) } })
         }
@@ -181,7 +187,9 @@ pub fn parse_stack(v: Option<&Value>) -> Result<Vec<StackItem>, DevnetError> {
                 "tvm.Builder" | "builder" => StackItem::Builder(bytes_of(val)?),
                 "null" => StackItem::Null,
                 other => {
-                    return Err(DevnetError::Invalid(format!("unsupported stack entry type: {other}")));
+                    return Err(DevnetError::Invalid(format!(
+                        "unsupported stack entry type: {other}"
+                    )));
                 }
             })
         })

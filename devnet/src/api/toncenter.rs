@@ -32,7 +32,9 @@ fn str_param(p: &Params, name: &str) -> Result<String, DevnetError> {
     match param(p, name) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Number(n)) => Ok(n.to_string()),
-        _ => Err(DevnetError::Invalid(format!("missing required parameter: {name}"))),
+        _ => Err(DevnetError::Invalid(format!(
+            "missing required parameter: {name}"
+        ))),
     }
 }
 
@@ -44,9 +46,10 @@ fn opt_u64(p: &Params, name: &str) -> Result<Option<u64>, DevnetError> {
             .map(Some)
             .ok_or_else(|| DevnetError::Invalid(format!("invalid {name}"))),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => {
-            s.parse().map(Some).map_err(|_| DevnetError::Invalid(format!("invalid {name}: {s}")))
-        }
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| DevnetError::Invalid(format!("invalid {name}: {s}"))),
         Some(v) => Err(DevnetError::Invalid(format!("invalid {name}: {v}"))),
     }
 }
@@ -110,7 +113,9 @@ pub fn call(devnet: &Devnet, method: &str, p: &Params) -> Result<Value, DevnetEr
             let cell = boc::decode(&bytes)?;
             let norm = normalized_hash(&cell);
             let hash = devnet.send_boc(&bytes)?;
-            Ok(json!({ "@type": "raw.extMessageInfo", "hash": shape::b64(&hash), "hash_norm": shape::b64(&norm) }))
+            Ok(
+                json!({ "@type": "raw.extMessageInfo", "hash": shape::b64(&hash), "hash_norm": shape::b64(&norm) }),
+            )
         }
         "runGetMethod" => {
             let a = address(p, "address")?;
@@ -124,14 +129,18 @@ pub fn call(devnet: &Devnet, method: &str, p: &Params) -> Result<Value, DevnetEr
         "shards" => {
             let seqno = opt_u64(p, "seqno")?.unwrap_or(0) as u32;
             devnet.with_chain(|c| {
-                let b = c.blocks.get(seqno as usize).ok_or_else(|| not_found("block"))?;
+                let b = c
+                    .blocks
+                    .get(seqno as usize)
+                    .ok_or_else(|| not_found("block"))?;
                 Ok(json!({ "@type": "blocks.shards", "shards": [shape::block_id(b, 0)] }))
             })
         }
         "getBlockTransactions" => block_transactions(devnet, p),
         "getConfigParam" => {
-            let id = opt_u64(p, "config_id")?
-                .ok_or_else(|| DevnetError::Invalid("missing required parameter: config_id".into()))?;
+            let id = opt_u64(p, "config_id")?.ok_or_else(|| {
+                DevnetError::Invalid("missing required parameter: config_id".into())
+            })?;
             devnet.with_chain(|c| {
                 let cell = c.config.raw.params.get_raw_cell(id as u32)?.ok_or_else(|| not_found("config param"))?;
                 Ok(json!({ "@type": "configInfo", "config": { "@type": "tvm.cell", "bytes": boc::encode_b64(&cell) } }))
@@ -238,7 +247,9 @@ fn wallet_type(code: &[u8]) -> Option<&'static str> {
     ]
     .into_iter()
     .find(|(v, _)| {
-        VersionHelper::get_code(*v).map(|c| c.cell_hash().as_slice() == hash).unwrap_or(false)
+        VersionHelper::get_code(*v)
+            .map(|c| c.cell_hash().as_slice() == hash)
+            .unwrap_or(false)
     })
     .map(|(_, name)| name)
 }
@@ -273,7 +284,10 @@ fn get_transactions(devnet: &Devnet, p: &Params) -> Result<Value, DevnetError> {
     let a = address(p, "address")?;
     let limit = opt_u64(p, "limit")?.unwrap_or(10).clamp(1, 1000) as usize;
     let lt = opt_u64(p, "lt")?;
-    let hash = match param(p, "hash").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    let hash = match param(p, "hash")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
         Some(h) => Some(parse_hash(h)?),
         None => None,
     };
@@ -282,7 +296,10 @@ fn get_transactions(devnet: &Devnet, p: &Params) -> Result<Value, DevnetError> {
         let txs = c.account_txs(&a);
         // Start at the given (lt, hash) inclusive, else at the newest; walk back.
         let start = match (lt, hash) {
-            (Some(lt), h) => match txs.iter().rposition(|t| t.lt == lt && h.is_none_or(|h| t.hash.0 == h)) {
+            (Some(lt), h) => match txs
+                .iter()
+                .rposition(|t| t.lt == lt && h.is_none_or(|h| t.hash.0 == h))
+            {
                 Some(i) => i + 1,
                 None => return Ok(json!([])),
             },
@@ -316,9 +333,15 @@ fn locate_tx(devnet: &Devnet, p: &Params, result: bool) -> Result<Value, DevnetE
         for t in c.account_txs(on) {
             let s = tx::summarize_tx(on.workchain, &t.cell)?;
             let matches = |m: &crate::MsgSummary| {
-                m.created_lt == created_lt && m.src.as_ref() == Some(&src_t) && m.dst.as_ref() == Some(&dst_t)
+                m.created_lt == created_lt
+                    && m.src.as_ref() == Some(&src_t)
+                    && m.dst.as_ref() == Some(&dst_t)
             };
-            let hit = if result { s.in_msg.as_ref().is_some_and(matches) } else { s.out_msgs.iter().any(matches) };
+            let hit = if result {
+                s.in_msg.as_ref().is_some_and(matches)
+            } else {
+                s.out_msgs.iter().any(matches)
+            };
             if hit {
                 return Ok(shape::transaction(&s));
             }
@@ -329,9 +352,13 @@ fn locate_tx(devnet: &Devnet, p: &Params, result: bool) -> Result<Value, DevnetE
 
 fn block_transactions(devnet: &Devnet, p: &Params) -> Result<Value, DevnetError> {
     let seqno = opt_u64(p, "seqno")?
-        .ok_or_else(|| DevnetError::Invalid("missing required parameter: seqno".into()))? as usize;
+        .ok_or_else(|| DevnetError::Invalid("missing required parameter: seqno".into()))?
+        as usize;
     let workchain = match param(p, "workchain") {
-        Some(v) => v.as_i64().or_else(|| v.as_str()?.parse().ok()).unwrap_or(-1),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_str()?.parse().ok())
+            .unwrap_or(-1),
         None => -1,
     };
     let count = opt_u64(p, "count")?.unwrap_or(40) as usize;
@@ -362,7 +389,12 @@ fn block_transactions(devnet: &Devnet, p: &Params) -> Result<Value, DevnetError>
     })
 }
 
-fn run_get_method(c: &Chain, a: &StdAddr, method: &str, stack: &[StackItem]) -> Result<Value, DevnetError> {
+fn run_get_method(
+    c: &Chain,
+    a: &StdAddr,
+    method: &str,
+    stack: &[StackItem],
+) -> Result<Value, DevnetError> {
     let r = getter::run(c, a, method, stack)?;
     let sa = c.shard_account(a);
     Ok(json!({
@@ -379,7 +411,10 @@ fn run_get_method(c: &Chain, a: &StdAddr, method: &str, stack: &[StackItem]) -> 
 /// charge the root cell).
 fn tree_stats(root: &Cell) -> CellTreeStats {
     let mut seen = HashSet::new();
-    let mut stats = CellTreeStats { bit_count: 0, cell_count: 0 };
+    let mut stats = CellTreeStats {
+        bit_count: 0,
+        cell_count: 0,
+    };
     let mut stack: Vec<Cell> = root.references().cloned().collect();
     while let Some(cell) = stack.pop() {
         if seen.insert(*cell.repr_hash()) {
@@ -407,15 +442,26 @@ fn estimate_fee(c: &Chain, p: &Params) -> Result<Value, DevnetError> {
         }),
     };
     let msg = CellBuilder::build_from(OwnedMessage {
-        info: MsgInfo::ExtIn(ExtInMsgInfo { src: None, dst: IntAddr::Std(dst.clone()), import_fee: Tokens::ZERO }),
+        info: MsgInfo::ExtIn(ExtInMsgInfo {
+            src: None,
+            dst: IntAddr::Std(dst.clone()),
+            import_fee: Tokens::ZERO,
+        }),
         init,
         body: (CellSliceRange::full(body.as_ref()), body.clone()),
         layout: None,
     })?;
-    let in_fwd_fee = c.config.fwd_prices(dst.is_masterchain()).compute_fwd_fee(tree_stats(&msg));
-    let out = c.dry_run_external(&dst, &msg, bool_param(p, "ignore_chksig")).map_err(|r| {
-        DevnetError::Rejected { address: dst.clone(), exit_code: r.exit_code, gas_used: r.gas_used }
-    })?;
+    let in_fwd_fee = c
+        .config
+        .fwd_prices(dst.is_masterchain())
+        .compute_fwd_fee(tree_stats(&msg));
+    let out = c
+        .dry_run_external(&dst, &msg, bool_param(p, "ignore_chksig"))
+        .map_err(|r| DevnetError::Rejected {
+            address: dst.clone(),
+            exit_code: r.exit_code,
+            gas_used: r.gas_used,
+        })?;
     let s = tx::summarize_tx(dst.workchain, out.transaction.inner())?;
     Ok(json!({
         "@type": "query.fees",
@@ -435,9 +481,12 @@ fn estimate_fee(c: &Chain, p: &Params) -> Result<Value, DevnetError> {
 fn normalized_hash(msg: &Cell) -> [u8; 32] {
     let norm = (|| -> Option<Cell> {
         let m = msg.parse::<OwnedMessage>().ok()?;
-        let MsgInfo::ExtIn(info) = m.info else { return None };
+        let MsgInfo::ExtIn(info) = m.info else {
+            return None;
+        };
         let mut body = CellBuilder::new();
-        body.store_slice(m.body.0.apply_allow_exotic(&m.body.1)).ok()?;
+        body.store_slice(m.body.0.apply_allow_exotic(&m.body.1))
+            .ok()?;
         let body = body.build().ok()?;
         let ctx = Cell::empty_context();
         let mut b = CellBuilder::new();
@@ -450,5 +499,6 @@ fn normalized_hash(msg: &Cell) -> [u8; 32] {
         b.store_reference(body).ok()?;
         b.build().ok()
     })();
-    norm.map(|c| c.repr_hash().0).unwrap_or_else(|| msg.repr_hash().0)
+    norm.map(|c| c.repr_hash().0)
+        .unwrap_or_else(|| msg.repr_hash().0)
 }

@@ -29,13 +29,20 @@ pub const VOUCHER_TAG: u32 = tag(b"VCHR");
 /// The account's initial data, which fixes its address (protocol rule 6).
 pub fn init_data(hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<Cell> {
     cell(|b| {
-        b.store_address(hub)?.store_address(client)?.store_u64(64, nonce)?;
+        b.store_address(hub)?
+            .store_address(client)?
+            .store_u64(64, nonce)?;
         Ok(())
     })
 }
 
 /// The account's state init (code from `contracts/build/compute_account.json`).
-pub fn state_init(code: ArcCell, hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<StateInit> {
+pub fn state_init(
+    code: ArcCell,
+    hub: &TonAddress,
+    client: &TonAddress,
+    nonce: u64,
+) -> Result<StateInit> {
     Ok(StateInit::new(code, arc(init_data(hub, client, nonce)?)))
 }
 
@@ -104,7 +111,8 @@ impl Voucher {
         };
         header.cell_with(|b| {
             b.store_address(&self.provider_owner)?;
-            b.store_coins(&coins(self.cumulative))?.store_u32(32, self.valid_until)?;
+            b.store_coins(&coins(self.cumulative))?
+                .store_u32(32, self.valid_until)?;
             Ok(())
         })
     }

@@ -61,8 +61,10 @@ impl StakeConfig {
         cell(|b| {
             b.store_tonhash(&self.escrow_code.cell_hash())?;
             b.store_u16(16, self.escrow_code.cell_depth())?;
-            b.store_address(&self.treasury)?.store_u16(16, self.slash_mult_pct)?;
-            b.store_coins(&coins(self.finder_fee))?.store_u32(32, self.unbond_period)?;
+            b.store_address(&self.treasury)?
+                .store_u16(16, self.slash_mult_pct)?;
+            b.store_coins(&coins(self.finder_fee))?
+                .store_u32(32, self.unbond_period)?;
             b.store_coins(&coins(self.min_stake))?;
             Ok(())
         })

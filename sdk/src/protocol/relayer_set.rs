@@ -8,7 +8,9 @@
 //! previous (a ref-chain keeps every cell under 1023 bits).
 
 use super::{arc, cell};
-use crate::{ArcCell, Cell, CellBuilder, Error, Result, Signature, SigningKey, VerifyingKey, signing};
+use crate::{
+    ArcCell, Cell, CellBuilder, Error, Result, Signature, SigningKey, VerifyingKey, signing,
+};
 
 /// At most this many relayers: more CHKSIGNU per transaction costs extra gas.
 pub const MAX_RELAYERS: usize = 10;
@@ -95,7 +97,10 @@ impl Proof {
     /// Signs `payload` with the given `(index, key)` relayers (a test and demo
     /// helper: real relayers sign separately and exchange signatures).
     pub fn sign(k: u8, payload: &Cell, keys: &[(usize, &SigningKey)]) -> Result<Self> {
-        let sigs = keys.iter().map(|(i, key)| (*i, signing::sign(key, payload))).collect();
+        let sigs = keys
+            .iter()
+            .map(|(i, key)| (*i, signing::sign(key, payload)))
+            .collect();
         Self::from_signatures(k, sigs)
     }
 

@@ -172,16 +172,27 @@ mod tests {
         assert_eq!(c.health_interval_ms, 2_000);
         assert_eq!(c.price_of("smollm2-135m").unwrap().completion, 400_000);
         assert_eq!(c.price_of("other").unwrap().completion, 1);
-        assert!(c.operator_key().unwrap_err().to_string().contains("operator key"));
+        assert!(
+            c.operator_key()
+                .unwrap_err()
+                .to_string()
+                .contains("operator key")
+        );
     }
 
     #[test]
     fn bad_configs_are_refused_with_the_reason() {
         let bad = [
             (EXAMPLE.replace("wss://", "https://"), "ws:// or wss://"),
-            (EXAMPLE.replace("max_concurrency = 4", "max_concurrency = 0"), "max_concurrency"),
+            (
+                EXAMPLE.replace("max_concurrency = 4", "max_concurrency = 0"),
+                "max_concurrency",
+            ),
             (EXAMPLE.replace("owner = \"0:", "owner = \"x:"), "owner"),
-            (EXAMPLE.replace("max_concurrency", "max_concurency"), "unknown field"),
+            (
+                EXAMPLE.replace("max_concurrency", "max_concurency"),
+                "unknown field",
+            ),
         ];
         for (text, why) in bad {
             let e = format!("{:#}", WorkerConfig::from_toml(&text).unwrap_err());
