@@ -21,8 +21,8 @@
 //!    re-dispatches the job to another worker, while the deadline allows.
 //!
 //! A worker that declines, fails, or answers with anything that does not verify gets
-//! its lease released (the job is `funded` again) and is not offered the job again by
-//! this dispatch. Nothing it sent is stored.
+//! its lease released (the job is `funded` again), a `cancel {id}`, and is not offered
+//! the job again by this dispatch (the next round may). Nothing it sent is stored.
 
 use super::{Jobs, unix_now};
 use crate::gateway::pool::Slot;
@@ -285,8 +285,12 @@ impl Jobs {
                 _ = &mut accept_by, if !accepted => break LeaseEnd::Refused("no acceptance in time".into()),
             }
         };
-        let cancel = !matches!(end, LeaseEnd::Done);
-        link.finish(id, cancel);
+        link.finish(id, false);
+        if !matches!(end, LeaseEnd::Done) {
+            // Also after a refused result (the worker considers the offer done): the
+            // cancel tells it the relayer dropped the offer and stored nothing of it.
+            let _ = link.tx.send(RelayerMessage::Cancel { id });
+        }
         end
     }
 }
