@@ -389,7 +389,7 @@ async fn lost_lease_is_redispatched(db: TestDb) {
     let first = start_worker(&stack, &llama.base_url(), 1);
 
     // Long enough (ignore_eos) that the worker is still running when it vanishes.
-    let mut spec = spec("Count to one hundred.", 300);
+    let mut spec = spec("Count to one hundred.", 120);
     spec["ignore_eos"] = json!(true);
     let escrow = net.create_escrow(&net.hub(), 2, TON / 2, &spec).await;
     let (status, _, body) = post_job(
