@@ -222,15 +222,21 @@ async fn authorize_read(jobs: &Jobs, job: &Job, headers: &HeaderMap) -> Result<(
     }
     .payload()
     .map_err(|e| Problem::bad_request(e.to_string()))?;
-    let key = jobs.client_key(&client).await.map_err(chain_down)?;
-    spindle_sdk::signing::verify(&key, &payload, &Signature::from_bytes(&signature)).map_err(|_| {
+    let not_client = |detail: &str| {
         Problem::new(
             StatusCode::FORBIDDEN,
             "not-the-client",
             "Not the job's client",
-            "the signature is not by the key of the escrow's client wallet",
+            detail.to_owned(),
         )
-    })
+    };
+    let Some(key) = jobs.client_key(&client).await.map_err(chain_down)? else {
+        return Err(not_client(
+            "the escrow's client has no get_public_key, so it cannot sign result reads",
+        ));
+    };
+    spindle_sdk::signing::verify(&key, &payload, &Signature::from_bytes(&signature))
+        .map_err(|_| not_client("the signature is not by the key of the escrow's client wallet"))
 }
 
 async fn load(jobs: &Jobs, escrow: &str) -> Result<Job, Problem> {

@@ -9,7 +9,7 @@
 use super::Jobs;
 use crate::store::NewJob;
 use spindle_sdk::protocol::job_escrow::{self as je, JobState};
-use spindle_sdk::toncenter::StackValue;
+use spindle_sdk::toncenter::{Cause, StackValue};
 use spindle_sdk::{TonAddress, VerifyingKey, address};
 
 /// Why an escrow is refused; each maps to one problem type.
@@ -117,9 +117,8 @@ impl Jobs {
             client: address::to_raw(client),
             nonce,
             asset: "TON".into(),
-            amount: u64::try_from(job.amount).map_err(|_| EscrowError::BelowFloor {
-                amount: job.amount,
-                floor: self.config.min_amount,
+            amount: u64::try_from(job.amount).map_err(|_| {
+                EscrowError::Chain(format!("get_job: amount {} is out of range", job.amount))
             })?,
             deadline: i64::from(job.deadline),
             spec_hash,
@@ -127,13 +126,14 @@ impl Jobs {
     }
 
     /// The public key of the client's wallet, from its `get_public_key` get-method
-    /// (wallet v3, v4 and v5 all have it).
-    pub async fn client_key(&self, client: &TonAddress) -> Result<VerifyingKey, String> {
-        let r = self
-            .api
-            .run_get_method(client, "get_public_key", &[])
-            .await
-            .map_err(|e| format!("get_public_key: {e}"))?;
+    /// (wallet v3, v4 and v5 all have it). `Ok(None)` when the client has no such
+    /// get-method (e.g. a multisig): it cannot prove itself this way.
+    pub async fn client_key(&self, client: &TonAddress) -> Result<Option<VerifyingKey>, String> {
+        let r = match self.api.run_get_method(client, "get_public_key", &[]).await {
+            Ok(r) => r,
+            Err(e) if matches!(e.cause, Cause::ExitCode(_)) => return Ok(None),
+            Err(e) => return Err(format!("get_public_key: {e}")),
+        };
         let n = r
             .stack
             .first()
@@ -145,6 +145,8 @@ impl Jobs {
         }
         let mut key = [0u8; 32];
         key[32 - bytes.len()..].copy_from_slice(&bytes);
-        spindle_sdk::signing::verifying_key(&key).map_err(|e| e.to_string())
+        spindle_sdk::signing::verifying_key(&key)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 }
