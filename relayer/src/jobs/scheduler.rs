@@ -322,3 +322,38 @@ fn lease_error(e: StoreError) -> LeaseEnd {
 fn decode_sig(hex_sig: &str) -> Option<[u8; 64]> {
     hex::decode(hex_sig).ok()?.try_into().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn spec_shape_picks_the_endpoint_and_needs_a_bound() {
+        let chat =
+            json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]});
+        let shape = spec_shape(&chat).unwrap();
+        assert_eq!(
+            (shape.endpoint, shape.max_tokens),
+            (Endpoint::ChatCompletions, 8)
+        );
+        let completion = json!({"model": "m", "max_tokens": 8, "prompt": "hi"});
+        assert_eq!(
+            spec_shape(&completion).unwrap().endpoint,
+            Endpoint::Completions
+        );
+        for bad in [
+            json!([1]),
+            json!({"max_tokens": 8, "prompt": "hi"}),
+            json!({"model": "", "max_tokens": 8, "prompt": "hi"}),
+            json!({"model": "m", "prompt": "hi"}),
+            json!({"model": "m", "max_tokens": 0, "prompt": "hi"}),
+            json!({"model": "m", "max_tokens": 8}),
+            json!({"model": "m", "max_tokens": 8, "messages": []}),
+            json!({"model": "m", "max_tokens": 8, "prompt": "a", "messages": [{"role": "user"}]}),
+            json!({"model": "m", "max_tokens": 8, "prompt": "hi", "stream": true}),
+        ] {
+            assert!(spec_shape(&bad).is_err(), "{bad}");
+        }
+    }
+}
