@@ -7,6 +7,8 @@
 //!   evidence, the result only to the client (another key gets 403).
 //! - `lost_lease_is_redispatched`: the worker vanishes after accepting; its lease lapses
 //!   and a second worker completes the job before the deadline.
+//! - `silent_worker_loses_the_lease`: a worker that accepts, then stays connected but
+//!   sends nothing, is dropped after three missed heartbeats; the job goes to another.
 //! - `bad_input_changes_nothing`: malformed / oversized bodies, unknown escrows, an
 //!   escrow below the floor, a spec that is not the escrow's, escrows of another hub, and
 //!   a (raw-protocol) worker's acceptance or result with a bad signature or for another
@@ -526,6 +528,11 @@ impl RawWorker {
         worker
     }
 
+    /// Stops writing (heartbeats included) but keeps the connection open: a hung worker.
+    fn fall_silent(&self) {
+        self.tasks[0].abort();
+    }
+
     fn send(&self, m: WorkerMessage) {
         self.out.send(m).unwrap();
     }
@@ -708,6 +715,47 @@ async fn bad_input_changes_nothing(db: TestDb) {
     assert_eq!(stored.body, b"{\"answer\": 3}");
 }
 
+async fn silent_worker_loses_the_lease(db: TestDb) {
+    let net = Net::start().await;
+    let stack = stack(&net, db.store().clone(), |_| {}).await;
+    let store = db.store();
+    let spec = spec("Say hi.", 8);
+    let escrow = net.create_escrow(&net.hub(), 7, TON / 2, &spec).await;
+    let raw = address::to_raw(&escrow);
+    let mut hung = RawWorker::connect(&stack.relayer, operator_key(1)).await;
+    let (status, _, body) = post_job(
+        &stack,
+        submission(&escrow, &net.client_address(), 7, &spec).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (id, e, nonce) = hung.offer().await;
+    hung.accept(id, &e, nonce, &operator_key(1));
+    wait_state(&stack, &escrow, "running", 30).await;
+    // Connected but silent: no heartbeats, no result.
+    hung.fall_silent();
+    let mut second = RawWorker::connect(&stack.relayer, operator_key(2)).await;
+    let (id, e, nonce) = second.offer().await;
+    assert_eq!(e, escrow);
+    let job = store.job(&raw).await.unwrap().unwrap();
+    assert_eq!(job.lease_seq, 2, "offered again on a new lease");
+    second.accept(id, &e, nonce, &operator_key(2));
+    second.result(id, "{\"answer\": 42}", (&e, nonce), &operator_key(2));
+    wait_state(&stack, &escrow, "result_stored", 30).await;
+    let (seq, result) = store.latest_result(&raw).await.unwrap().unwrap();
+    assert_eq!(seq, 2);
+    assert_eq!(
+        result.worker_pubkey,
+        operator_key(2).verifying_key().to_bytes()
+    );
+    let acceptances = store.acceptances(&raw).await.unwrap();
+    assert_eq!(
+        acceptances.len(),
+        2,
+        "both acceptances are kept as evidence"
+    );
+}
+
 fn spec_with(spec: &Value, key: &str, value: Value) -> Value {
     let mut s = spec.clone();
     s[key] = value;
@@ -717,5 +765,6 @@ fn spec_with(spec: &Value, key: &str, value: Value) -> Value {
 both_backends!(
     job_runs_to_a_stored_result,
     lost_lease_is_redispatched,
+    silent_worker_loses_the_lease,
     bad_input_changes_nothing
 );
