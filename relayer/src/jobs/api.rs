@@ -318,6 +318,11 @@ fn escrow_problem(e: EscrowError) -> Problem {
             "spec-hash-mismatch",
             "The spec is not the escrow's",
         ),
+        EscrowError::OtherRelayerSet { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "escrow-relayer-set",
+            "The escrow is not for this relayer set",
+        ),
         EscrowError::Chain(detail) => return chain_down(detail.clone()),
     };
     Problem::new(status, name, title, e.to_string())

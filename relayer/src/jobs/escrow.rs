@@ -4,7 +4,8 @@
 //! (our hub, client, nonce) with job_escrow's code (so its code, hub and terms are
 //! what we expect: protocol rule 6), it is open (`get_job` state 0), holds at least
 //! the price floor, its deadline is far enough ahead, and its `spec_hash` equals
-//! [`spec_hash`](spindle_sdk::protocol::job_escrow::spec_hash) of the submitted spec.
+//! [`spec_hash`](spindle_sdk::protocol::job_escrow::spec_hash) of the submitted spec,
+//! and (when the config names it) it snapshotted this relayer's set.
 
 use super::Jobs;
 use crate::store::NewJob;
@@ -37,6 +38,8 @@ pub enum EscrowError {
     DeadlineTooClose { deadline: u32, lead: u64, now: i64 },
     #[error("the spec's hash {submitted} is not the escrow's spec_hash {onchain}")]
     SpecHashMismatch { submitted: String, onchain: String },
+    #[error("the escrow's relayer set {onchain} is not this relayer's set {ours}")]
+    OtherRelayerSet { onchain: String, ours: String },
     #[error("the chain API failed: {0}")]
     Chain(String),
 }
@@ -105,6 +108,31 @@ impl Jobs {
                 lead: self.config.min_lead_secs,
                 now,
             });
+        }
+        if let Some(set) = &self.config.relayer_set {
+            let ours = set
+                .to_cell()
+                .map_err(|e| EscrowError::Chain(e.to_string()))?
+                .cell_hash();
+            let config = self
+                .api
+                .run_get_method(escrow, "get_config", &[])
+                .await
+                .map_err(|e| EscrowError::Chain(e.to_string()))?;
+            let onchain = config
+                .stack
+                .get(6)
+                .and_then(StackValue::as_cell)
+                .ok_or_else(|| {
+                    EscrowError::Chain("get_config: entry 6 is not the relayer set".into())
+                })?
+                .cell_hash();
+            if onchain != ours {
+                return Err(EscrowError::OtherRelayerSet {
+                    onchain: hex::encode(onchain.as_slice()),
+                    ours: hex::encode(ours.as_slice()),
+                });
+            }
         }
         if job.spec_hash != spec_hash {
             return Err(EscrowError::SpecHashMismatch {

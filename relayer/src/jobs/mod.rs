@@ -16,6 +16,7 @@ pub mod scheduler;
 use crate::Store;
 use crate::gateway::Gateway;
 use crate::gateway::pool::Pool;
+use spindle_sdk::protocol::relayer_set::RelayerSet;
 use spindle_sdk::toncenter::Toncenter;
 use spindle_sdk::{ArcCell, TonAddress};
 use std::collections::HashSet;
@@ -45,6 +46,9 @@ pub struct JobsConfig {
     pub accept_timeout: Duration,
     /// How long to wait for a free eligible worker per round.
     pub queue_timeout: Duration,
+    /// The relayer set this relayer belongs to: when set, an escrow that snapshotted
+    /// another set (`get_config`) is refused, since this set could never complete it.
+    pub relayer_set: Option<RelayerSet>,
 }
 
 impl JobsConfig {
@@ -60,6 +64,7 @@ impl JobsConfig {
             dispatch_interval: Duration::from_millis(250),
             accept_timeout: Duration::from_secs(10),
             queue_timeout: Duration::from_secs(2),
+            relayer_set: None,
         }
     }
 }

@@ -10,7 +10,8 @@
 //! - `silent_worker_loses_the_lease`: a worker that accepts, then stays connected but
 //!   sends nothing, is dropped after three missed heartbeats; the job goes to another.
 //! - `bad_input_changes_nothing`: malformed / oversized bodies, unknown escrows, an
-//!   escrow below the floor, a spec that is not the escrow's, escrows of another hub, and
+//!   escrow below the floor, a spec that is not the escrow's, escrows of another hub or
+//!   relayer set, and
 //!   a (raw-protocol) worker's acceptance or result with a bad signature or for another
 //!   job: each refused with a named problem (4xx) or a cancel, and nothing stored.
 
@@ -133,9 +134,18 @@ impl Net {
         amount: u128,
         spec: &Value,
     ) -> TonAddress {
-        let keys = (1..=3u8)
-            .map(|i| SigningKey::from_bytes(&[100 + i; 32]).verifying_key())
-            .collect();
+        self.create_escrow_for(hub, nonce, amount, spec, relayer_set())
+            .await
+    }
+
+    async fn create_escrow_for(
+        &self,
+        hub: &TonAddress,
+        nonce: u64,
+        amount: u128,
+        spec: &Value,
+        relayers: RelayerSet,
+    ) -> TonAddress {
         let config = je::Config {
             settle_fee: TON / 100,
             fee_bps: 500,
@@ -143,7 +153,7 @@ impl Net {
             window: 3600,
             stake_code: spindle_sdk::artifact!("provider_stake").unwrap().code,
             treasury: self.devnet.wallets()[3].address.clone(),
-            relayers: RelayerSet::new(1, 2, keys).unwrap(),
+            relayers,
         };
         let job = Job {
             amount,
@@ -171,6 +181,14 @@ impl Net {
     }
 }
 
+/// The relayer set the test relayer belongs to (2 of 3).
+fn relayer_set() -> RelayerSet {
+    let keys = (1..=3u8)
+        .map(|i| SigningKey::from_bytes(&[100 + i; 32]).verifying_key())
+        .collect();
+    RelayerSet::new(1, 2, keys).unwrap()
+}
+
 /// A relayer: the gateway (worker API) and the job API with its scheduler.
 struct Stack {
     relayer: Relayer,
@@ -193,6 +211,7 @@ async fn stack(net: &Net, store: Store, tweak: impl FnOnce(&mut JobsConfig)) -> 
     let mut config = JobsConfig::new(net.hub(), global_id);
     config.lease_secs = 3;
     config.max_body_bytes = 16 << 10;
+    config.relayer_set = Some(relayer_set());
     tweak(&mut config);
     let jobs = Jobs::new(config, store, client(&net.server.url), &relayer.gateway).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -661,7 +680,20 @@ async fn bad_input_changes_nothing(db: TestDb) {
         (422, "escrow-mismatch"),
         "{problem}"
     );
-    for e in [&escrow, &unknown, &cheap, &foreign] {
+    // An escrow that snapshotted another relayer set: this set could never complete it.
+    let mut others = relayer_set();
+    others.k = 3;
+    let elsewhere = net
+        .create_escrow_for(&net.hub(), 8, TON / 2, &spec, others)
+        .await;
+    let (got, ct, problem) =
+        post_job(&stack, submission(&elsewhere, &me, 8, &spec).to_string()).await;
+    assert_eq!(
+        (got, problem_name(&ct, &problem).as_str()),
+        (422, "escrow-relayer-set"),
+        "{problem}"
+    );
+    for e in [&escrow, &unknown, &cheap, &foreign, &elsewhere] {
         assert_eq!(
             store.job(&address::to_raw(e)).await.unwrap(),
             None,
