@@ -9,6 +9,7 @@
 pub mod config;
 pub mod gateway;
 pub mod job;
+pub mod jobs;
 pub mod outbox;
 pub mod settle;
 pub mod store;

@@ -14,7 +14,18 @@
 //! worker  → relayer  chunk {id, data}*  then  done {id, body?, usage, result_hash, signature}
 //!                                       or   failed {id, status?, message, body?, started}
 //! relayer → worker   cancel {id}                                    the client went away
+//!
+//! relayer → worker   job_offer {id, escrow, nonce, deadline, endpoint, body}   a leased escrow job
+//! worker  → relayer  job_accepted {id, signature}                   signature over the SDK's
+//!                                                                  job_escrow::Acceptance (JACC)
+//! worker  → relayer  job_result {id, body, usage, result_hash, signature}   signature over
+//!                                                                  job_result_payload (JRES)
+//!                    or job_failed {id, message}                    declined, or the backend failed
 //! ```
+//!
+//! A job offer counts against the worker's `max_concurrency` like a request.
+//! The acceptance makes the provider's stake slashable if the job then expires
+//! undelivered, so a worker accepts only what it is about to run.
 //!
 //! Both signatures use [`spindle_sdk::signing`]'s payload convention with the
 //! relayer's address as target, so an authentication or a result signed for
@@ -30,6 +41,8 @@ use spindle_sdk::{Cell, Signature, SigningKey, TonAddress, VerifyingKey};
 pub const AUTH_TAG: u32 = tag(b"WAUT");
 /// Tag of the worker's signature over one served request.
 pub const RESULT_TAG: u32 = tag(b"WRES");
+/// Tag of the worker's signature over an escrow job's result.
+pub const JOB_RESULT_TAG: u32 = tag(b"JRES");
 /// The path workers connect to.
 pub const CONNECT_PATH: &str = "/v1/worker/connect";
 
@@ -96,6 +109,19 @@ pub enum RelayerMessage {
     Cancel {
         id: u64,
     },
+    /// An escrow job leased to this worker: run `body` on `endpoint` (never
+    /// streamed), accept first, then return the signed result.
+    JobOffer {
+        /// This dispatch's id (a new one for every lease).
+        id: u64,
+        /// The escrow's address (raw form): the signed payloads' target.
+        escrow: String,
+        nonce: u64,
+        /// Unix seconds by which the result must be delivered.
+        deadline: u32,
+        endpoint: Endpoint,
+        body: Map<String, Value>,
+    },
 }
 
 /// Messages the worker sends.
@@ -140,6 +166,54 @@ pub enum WorkerMessage {
         /// Whether any chunk was sent before the failure.
         started: bool,
     },
+    /// The provider accepts job offer `id`: ed25519 (operator key) over the
+    /// SDK's `job_escrow::Acceptance` {global_id, escrow, nonce, owner}, hex.
+    JobAccepted {
+        id: u64,
+        signature: String,
+    },
+    /// The answer to job offer `id`.
+    JobResult {
+        id: u64,
+        /// The whole body, exactly as the backend sent it.
+        body: String,
+        usage: Usage,
+        /// SHA-256 of the body's bytes, hex.
+        result_hash: String,
+        /// ed25519 over [`job_result_payload`], hex.
+        signature: String,
+    },
+    /// Job offer `id` was declined (before acceptance) or failed (after).
+    JobFailed {
+        id: u64,
+        message: String,
+    },
+}
+
+impl WorkerMessage {
+    /// The request or job id a message is about (none for session messages).
+    pub fn id(&self) -> Option<u64> {
+        match self {
+            WorkerMessage::Chunk { id, .. }
+            | WorkerMessage::Done { id, .. }
+            | WorkerMessage::Failed { id, .. }
+            | WorkerMessage::JobAccepted { id, .. }
+            | WorkerMessage::JobResult { id, .. }
+            | WorkerMessage::JobFailed { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the last message about its id.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            WorkerMessage::Done { .. }
+                | WorkerMessage::Failed { .. }
+                | WorkerMessage::JobResult { .. }
+                | WorkerMessage::JobFailed { .. }
+        )
+    }
 }
 
 /// The cell a worker signs to authenticate: target = the relayer, id = the
@@ -176,6 +250,32 @@ pub fn result_payload(
         global_id,
         target: relayer.clone(),
         id: request_id,
+    };
+    header.cell_with(|b| {
+        b.store_slice(&result_hash.0)?
+            .store_u64(64, usage.prompt_tokens)?
+            .store_u64(64, usage.cached_tokens)?
+            .store_u64(64, usage.completion_tokens)?
+            .store_u64(64, usage.total_tokens)?;
+        Ok(())
+    })
+}
+
+/// The cell a worker signs for an escrow job's result: target = the escrow,
+/// id = the job's nonce; body = result hash and the four token counts. It
+/// names the job, not the relayer, so every relayer of the set can check it.
+pub fn job_result_payload(
+    global_id: i32,
+    escrow: &TonAddress,
+    nonce: u64,
+    result_hash: &ResultHash,
+    usage: &Usage,
+) -> spindle_sdk::Result<Cell> {
+    let header = PayloadHeader {
+        tag: JOB_RESULT_TAG,
+        global_id,
+        target: escrow.clone(),
+        id: nonce,
     };
     header.cell_with(|b| {
         b.store_slice(&result_hash.0)?

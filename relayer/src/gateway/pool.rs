@@ -49,10 +49,7 @@ impl WorkerLink {
 
     /// Routes a worker's message about a request to whoever waits for it.
     pub(crate) fn deliver(&self, id: u64, message: WorkerMessage) {
-        let last = matches!(
-            message,
-            WorkerMessage::Done { .. } | WorkerMessage::Failed { .. }
-        );
+        let last = message.is_final();
         let mut pending = self.pending.lock().unwrap();
         if let Some(tx) = pending.get(&id) {
             let _ = tx.send(message);
@@ -192,6 +189,17 @@ impl Pool {
                 cached_prompt: a.cached_prompt.max(b.cached_prompt),
                 completion: a.completion.max(b.completion),
             })
+    }
+
+    /// Every connected worker offering `model`, with its prices (for callers that
+    /// must exclude some before [`acquire`](Self::acquire), e.g. over a job's budget).
+    pub fn offers(&self, model: &str) -> Vec<(u64, Prices)> {
+        let state = self.state.lock().unwrap();
+        state
+            .workers
+            .iter()
+            .filter_map(|(id, w)| w.offer(model).map(|p| (*id, p)))
+            .collect()
     }
 
     pub fn served_models(&self) -> Vec<ServedModel> {

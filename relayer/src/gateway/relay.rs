@@ -387,6 +387,9 @@ fn kind(message: &WorkerMessage) -> &'static str {
         WorkerMessage::Chunk { .. } => "chunk",
         WorkerMessage::Done { .. } => "done",
         WorkerMessage::Failed { .. } => "failed",
+        WorkerMessage::JobAccepted { .. } => "job_accepted",
+        WorkerMessage::JobResult { .. } => "job_result",
+        WorkerMessage::JobFailed { .. } => "job_failed",
     }
 }
 

@@ -122,7 +122,10 @@ async fn session(gw: Arc<Gateway>, mut socket: WebSocket) -> Result<(), String> 
             Ok(WorkerMessage::Hello { .. }) => break Err("second hello".to_owned()),
             Ok(m @ WorkerMessage::Chunk { id, .. })
             | Ok(m @ WorkerMessage::Done { id, .. })
-            | Ok(m @ WorkerMessage::Failed { id, .. }) => link.deliver(id, m),
+            | Ok(m @ WorkerMessage::Failed { id, .. })
+            | Ok(m @ WorkerMessage::JobAccepted { id, .. })
+            | Ok(m @ WorkerMessage::JobResult { id, .. })
+            | Ok(m @ WorkerMessage::JobFailed { id, .. }) => link.deliver(id, m),
             Err(e) => break Err(format!("bad message: {e}")),
         }
     };

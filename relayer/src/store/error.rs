@@ -22,6 +22,10 @@ pub enum StoreError {
     JobNotFound(String),
     #[error("job {0} is already in the store")]
     JobExists(String),
+    #[error(
+        "job {0} is in the store with other terms (client, nonce, amount, deadline or spec hash)"
+    )]
+    JobMismatch(String),
     #[error("job {escrow}: illegal transition {from} -> {to}")]
     IllegalTransition {
         escrow: String,

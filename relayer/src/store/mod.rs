@@ -19,6 +19,7 @@ mod leases;
 mod outbox;
 mod row;
 mod signing;
+mod specs;
 mod views;
 
 pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
@@ -31,6 +32,7 @@ pub use outbox::PostingLease;
 pub use signing::{
     JobProof, ProofSignature, SignOutcome, StoredResult, Usage, VoucherRecord, VoucherSignature,
 };
+pub use specs::DispatchableJob;
 
 use std::str::FromStr;
 use std::time::Duration;

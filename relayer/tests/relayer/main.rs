@@ -12,3 +12,4 @@ mod leases;
 mod migrations;
 mod outbox;
 mod signing;
+mod specs;

@@ -287,3 +287,112 @@ impl JobState {
         })
     }
 }
+
+/// The canonical bytes of a job spec: its JSON with every object's keys sorted
+/// (by their UTF-8 bytes), no insignificant whitespace, strings and numbers as
+/// `serde_json` writes them. [`spec_hash`] hashes these bytes; a client that
+/// hashes the spec with another JSON writer must produce exactly these bytes.
+pub fn canonical_spec(spec: &serde_json::Value) -> Vec<u8> {
+    fn write(v: &serde_json::Value, out: &mut Vec<u8>) {
+        use serde_json::Value;
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push(b'{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend(serde_json::to_vec(k).expect("a string serializes"));
+                    out.push(b':');
+                    write(&map[k], out);
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(item, out);
+                }
+                out.push(b']');
+            }
+            scalar => out.extend(serde_json::to_vec(scalar).expect("a scalar serializes")),
+        }
+    }
+    let mut out = Vec::new();
+    write(spec, &mut out);
+    out
+}
+
+/// The `spec_hash` a job escrow holds for `spec` (an OpenAI request body such
+/// as `{"model", "messages", "max_tokens", …}`): SHA-256 of [`canonical_spec`].
+pub fn spec_hash(spec: &serde_json::Value) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(canonical_spec(spec)).into()
+}
+
+/// The tag of a client's request to read its job's result, "JGET".
+pub const READ_RESULT_TAG: u32 = tag(b"JGET");
+
+/// A client's proof that it may read job `nonce`'s result from `relayer`:
+/// signed with the key of the client's wallet (the escrow's `client`, whose
+/// public key its `get_public_key` get-method reports). Never acted on
+/// on-chain; the tag keeps it from being valid for anything else, and
+/// `valid_until` bounds how long an intercepted one is worth anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRead {
+    pub global_id: i32,
+    pub escrow: TonAddress,
+    pub nonce: u64,
+    /// The relayer asked (its identity address), so one relayer cannot replay
+    /// the request to another.
+    pub relayer: TonAddress,
+    /// Unix seconds after which the relayer refuses it.
+    pub valid_until: u32,
+}
+
+impl ResultRead {
+    /// The cell the client signs.
+    pub fn payload(&self) -> Result<Cell> {
+        let header = PayloadHeader {
+            tag: READ_RESULT_TAG,
+            global_id: self.global_id,
+            target: self.escrow.clone(),
+            id: self.nonce,
+        };
+        header.cell_with(|b| {
+            b.store_address(&self.relayer)?
+                .store_u32(32, self.valid_until)?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn spec_hash_ignores_key_order_and_whitespace_but_not_values() {
+        let a: serde_json::Value = serde_json::from_str(
+            r#"{"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hé"}]}"#,
+        )
+        .unwrap();
+        let b =
+            json!({"messages": [{"content": "hé", "role": "user"}], "max_tokens": 8, "model": "m"});
+        assert_eq!(spec_hash(&a), spec_hash(&b));
+        assert_eq!(
+            canonical_spec(&a),
+            r#"{"max_tokens":8,"messages":[{"content":"hé","role":"user"}],"model":"m"}"#
+                .as_bytes()
+        );
+        let c =
+            json!({"messages": [{"content": "hé", "role": "user"}], "max_tokens": 9, "model": "m"});
+        assert_ne!(spec_hash(&a), spec_hash(&c));
+    }
+}

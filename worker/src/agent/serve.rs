@@ -3,7 +3,7 @@
 //! (request id, result hash, usage) with the operator key.
 
 use crate::backend::{Backend, BackendError, Endpoint, Request, ResultHash, Usage};
-use crate::protocol::{WorkerMessage, result_payload, sign_hex};
+use crate::protocol::{WorkerMessage, job_result_payload, result_payload, sign_hex};
 use futures::StreamExt;
 use spindle_sdk::{SigningKey, TonAddress};
 use std::sync::Arc;
@@ -15,6 +15,8 @@ pub(crate) struct ServeContext {
     pub key: SigningKey,
     pub global_id: i32,
     pub relayer: TonAddress,
+    /// The provider's owner address (named in job acceptances).
+    pub owner: TonAddress,
     /// Poked when the backend is found unavailable, for an immediate health check.
     pub recheck: Arc<Notify>,
 }
@@ -124,4 +126,76 @@ fn done(
         result_hash: result_hash.to_string(),
         signature: sign_hex(&ctx.key, &payload),
     }
+}
+
+/// Runs one escrow job: signs the acceptance (the provider's stake now answers
+/// for it), runs the spec on the backend, signs (job, result hash, usage).
+pub(crate) async fn serve_job(
+    ctx: Arc<ServeContext>,
+    id: u64,
+    escrow: TonAddress,
+    nonce: u64,
+    endpoint: Endpoint,
+    body: Request,
+    out: mpsc::UnboundedSender<WorkerMessage>,
+) {
+    let acceptance = spindle_sdk::protocol::job_escrow::Acceptance {
+        global_id: ctx.global_id,
+        escrow: escrow.clone(),
+        nonce,
+        provider_owner: ctx.owner.clone(),
+    };
+    let message = match acceptance.payload() {
+        Ok(payload) => {
+            let accepted = WorkerMessage::JobAccepted {
+                id,
+                signature: sign_hex(&ctx.key, &payload),
+            };
+            if out.send(accepted).is_err() {
+                return;
+            }
+            match run_job(&ctx, endpoint, body).await {
+                Ok((text, usage, hash)) => {
+                    let payload = job_result_payload(ctx.global_id, &escrow, nonce, &hash, &usage)
+                        .expect("the job result payload fits one cell");
+                    WorkerMessage::JobResult {
+                        id,
+                        body: text,
+                        usage,
+                        result_hash: hash.to_string(),
+                        signature: sign_hex(&ctx.key, &payload),
+                    }
+                }
+                Err(e) => {
+                    if e.is_unavailable() {
+                        ctx.recheck.notify_one();
+                    }
+                    tracing::warn!(id, error = %e, "job failed");
+                    WorkerMessage::JobFailed {
+                        id,
+                        message: e.to_string(),
+                    }
+                }
+            }
+        }
+        Err(e) => WorkerMessage::JobFailed {
+            id,
+            message: format!("cannot build the acceptance: {e}"),
+        },
+    };
+    let _ = out.send(message);
+}
+
+/// The backend's whole answer to a job: its text, usage and the hash of its bytes.
+async fn run_job(
+    ctx: &ServeContext,
+    endpoint: Endpoint,
+    body: Request,
+) -> Result<(String, Usage, ResultHash), BackendError> {
+    let response = ctx.backend.send(endpoint, body).await?;
+    let text = String::from_utf8(response.body.to_vec()).map_err(|e| BackendError::Malformed {
+        url: endpoint.path().into(),
+        reason: e.to_string(),
+    })?;
+    Ok((text, response.usage, response.result_hash))
 }

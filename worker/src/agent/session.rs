@@ -2,7 +2,7 @@
 //! heartbeat, serve requests, re-advertise when the backend's state changes,
 //! and drain (advertise nothing, finish in-flight work, close) on shutdown.
 
-use super::serve::{ServeContext, serve};
+use super::serve::{ServeContext, serve, serve_job};
 use super::{Shared, config::RelayerEndpoint};
 use crate::protocol::{ModelOffer, RelayerMessage, WorkerMessage, auth_payload, sign_hex};
 use anyhow::{Context, anyhow, bail};
@@ -89,6 +89,7 @@ pub(crate) async fn run_session(
         key: shared.key.clone(),
         global_id,
         relayer,
+        owner: shared.owner.clone(),
         recheck: shared.recheck.clone(),
     });
     let mut offers = shared.offers.clone();
@@ -140,6 +141,38 @@ pub(crate) async fn run_session(
                         let handle = tasks.spawn(serve(ctx.clone(), id, endpoint, body, stream, out_tx.clone()));
                         running.insert(id, handle);
                     }
+                    RelayerMessage::JobOffer { id, escrow, nonce, deadline, endpoint, body } => {
+                        let limit = shared.config.max_concurrency as usize;
+                        let model = body.get("model").and_then(|m| m.as_str()).unwrap_or_default().to_owned();
+                        let served = offers.borrow().iter().any(|o| o.id == model);
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        let escrow = spindle_sdk::address::parse_address(&escrow);
+                        // Declining costs nothing; accepting makes the stake answer for the job.
+                        let refusal = if drain_started || running.len() >= limit {
+                            Some("worker at capacity or draining".to_owned())
+                        } else if !served {
+                            Some(format!("model {model:?} is not served here"))
+                        } else if u64::from(deadline) <= now {
+                            Some("the job's deadline has passed".to_owned())
+                        } else if escrow.is_err() {
+                            Some("the offer names no valid escrow address".to_owned())
+                        } else {
+                            None
+                        };
+                        match (refusal, escrow) {
+                            (None, Ok(escrow)) => {
+                                let handle = tasks.spawn(serve_job(ctx.clone(), id, escrow, nonce, endpoint, body, out_tx.clone()));
+                                running.insert(id, handle);
+                            }
+                            (refusal, _) => {
+                                let message = refusal.unwrap_or_default();
+                                tracing::info!(id, %message, "job offer declined");
+                                let _ = out_tx.send(WorkerMessage::JobFailed { id, message });
+                            }
+                        }
+                    }
                     RelayerMessage::Cancel { id } => {
                         if let Some(handle) = running.remove(&id) {
                             handle.abort();
@@ -149,8 +182,8 @@ pub(crate) async fn run_session(
                 }
             }
             Some(message) = out_rx.recv() => {
-                if let WorkerMessage::Done { id, .. } | WorkerMessage::Failed { id, .. } = &message {
-                    running.remove(id);
+                if message.is_final() && let Some(id) = message.id() {
+                    running.remove(&id);
                 }
                 send(&mut ws, &message).await?;
             }
