@@ -170,11 +170,9 @@ impl JobPoster {
         escrow: &TonAddress,
     ) -> Result<Option<CompletionClaim>, String> {
         let store = self.store();
-        let job = store
-            .job(escrow_raw)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the job is not in the store")?;
+        let Some(job) = store.job(escrow_raw).await.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
         let results = store
             .results_of(escrow_raw)
             .await

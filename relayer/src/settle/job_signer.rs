@@ -76,7 +76,9 @@ impl From<StoreError> for JobRefusal {
     fn from(e: StoreError) -> Self {
         match e {
             e @ StoreError::DifferentResult { .. } => JobRefusal::DifferentResult(e),
-            e @ StoreError::ConflictingProof { .. } => JobRefusal::ConflictingProof(e),
+            e @ (StoreError::ConflictingProof { .. } | StoreError::ResultTermsDiffer { .. }) => {
+                JobRefusal::ConflictingProof(e)
+            }
             e => JobRefusal::Store(e),
         }
     }

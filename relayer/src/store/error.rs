@@ -54,6 +54,8 @@ pub enum StoreError {
         stored: String,
         offered: String,
     },
+    #[error("job {escrow}: result {result} was recorded with another provider or pay")]
+    ResultTermsDiffer { escrow: String, result: String },
     #[error("job {escrow}: result {result} is not stored; store a result before signing it")]
     ResultNotStored { escrow: String, result: String },
     #[error(

@@ -51,7 +51,7 @@ impl Store {
     /// Records which provider (owner address, raw) the stored result `result_hash` of a
     /// job is from and what it earns (the dispatcher calls this after
     /// [`Store::store_result`]). Set once: different values for the same result are
-    /// refused ([`StoreError::ResultNotStored`] names the result).
+    /// refused ([`StoreError::ResultTermsDiffer`]).
     pub async fn set_result_settlement(
         &self,
         escrow: &str,
@@ -71,9 +71,15 @@ impl Store {
             .execute(pool)
             .await?;
             if done.rows_affected() != 1 {
-                return Err(StoreError::ResultNotStored {
-                    escrow: escrow.to_owned(),
-                    result: hex::encode(result_hash),
+                let stored = sqlx::query("SELECT 1 AS one FROM results WHERE escrow = $1 AND result_hash = $2")
+                    .bind(escrow)
+                    .bind(&result_hash[..])
+                    .fetch_optional(pool)
+                    .await?;
+                let (escrow, result) = (escrow.to_owned(), hex::encode(result_hash));
+                return Err(match stored {
+                    Some(_) => StoreError::ResultTermsDiffer { escrow, result },
+                    None => StoreError::ResultNotStored { escrow, result },
                 });
             }
         });
