@@ -452,14 +452,14 @@ impl JobPoster {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                match entry {
+                let stepped = match entry {
                     AnyOutboxEntry::Submitted(e) if final_state_of(e.kind) == state => {
                         let id = e.id.clone();
-                        store
-                            .outbox_confirm(e, &change, now)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        outcome = JobOutcome::Confirmed { id, state };
+                        let r = store.outbox_confirm(e, &change, now).await.map(|_| ());
+                        if r.is_ok() {
+                            outcome = JobOutcome::Confirmed { id, state };
+                        }
+                        r
                     }
                     AnyOutboxEntry::Submitted(e) => {
                         let may_land = e
@@ -471,34 +471,36 @@ impl JobPoster {
                             waiting = true;
                             continue;
                         }
-                        let failed = store
-                            .outbox_fail(e, Failure::Expired, now, now)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        store
-                            .outbox_supersede(failed, &change, now)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        match store.outbox_fail(e, Failure::Expired, now, now).await {
+                            Ok(failed) => store
+                                .outbox_supersede(failed, &change, now)
+                                .await
+                                .map(|_| ()),
+                            Err(e) => Err(e),
+                        }
                     }
                     AnyOutboxEntry::Prepared(e) => {
-                        store
-                            .outbox_supersede(e, &change, now)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        store.outbox_supersede(e, &change, now).await.map(|_| ())
                     }
                     AnyOutboxEntry::FailedRetryable(e) => {
-                        store
-                            .outbox_supersede(e, &change, now)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        store.outbox_supersede(e, &change, now).await.map(|_| ())
                     }
-                    AnyOutboxEntry::Confirmed(e) if final_state_of(e.kind) == state => {
-                        outcome = JobOutcome::Confirmed {
-                            id: e.id.clone(),
-                            state,
-                        };
+                    AnyOutboxEntry::Confirmed(e) => {
+                        if final_state_of(e.kind) == state {
+                            outcome = JobOutcome::Confirmed {
+                                id: e.id.clone(),
+                                state,
+                            };
+                        }
+                        Ok(())
                     }
-                    AnyOutboxEntry::Confirmed(_) | AnyOutboxEntry::Superseded(_) => {}
+                    AnyOutboxEntry::Superseded(_) => Ok(()),
+                };
+                match stepped {
+                    Ok(()) => {}
+                    // Someone else (the watcher, another replica) stepped it first: look again.
+                    Err(StoreError::OutboxStale { .. }) => waiting = true,
+                    Err(e) => return Err(e.to_string()),
                 }
             }
             if !waiting {

@@ -2,10 +2,11 @@
 //! provider a result is from, results a peer relayer stores before it signs a
 //! coordinator's proof, and this relayer's own (one, permanent) proof signature.
 
-use super::jobs::load_job;
+use super::jobs::{load_job, set_job_state};
 use super::row::RowExt;
 use super::signing::{JobProof, StoredResult, Usage};
 use super::{Store, StoreError, from_db, to_db, with_pool, with_tx};
+use crate::job::JobState;
 
 /// A stored result with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,8 +100,8 @@ impl Store {
 
     /// Stores a result a coordinator sent with its request for this relayer's proof
     /// signature (this relayer must hold the result before it signs: it is what it
-    /// vouches for). The job's lifecycle state is not changed: this relayer did not
-    /// dispatch it. Refuses ([`StoreError::DifferentResult`]) when another result is
+    /// vouches for). A `funded` job moves to `result_stored` (this relayer never leased
+    /// it, and now will not dispatch it); a job in any other state keeps it. Refuses ([`StoreError::DifferentResult`]) when another result is
     /// already stored for the job: a relayer vouches for one result per job, ever. The
     /// same result again is a no-op.
     pub async fn store_peer_result(
@@ -113,7 +114,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         with_tx!(self, tx, pg => {
-            let _job = load_job!(&mut *tx, escrow, pg);
+            let job = load_job!(&mut *tx, escrow, pg);
             let other = sqlx::query("SELECT result_hash FROM results WHERE escrow = $1 AND result_hash <> $2")
                 .bind(escrow)
                 .bind(&result.result_hash[..])
@@ -145,6 +146,9 @@ impl Store {
             .bind(to_db("pay", pay)?)
             .execute(&mut *tx)
             .await?;
+            if job.state == JobState::Funded {
+                set_job_state!(tx, &job, JobState::ResultStored, now);
+            }
         });
         Ok(())
     }

@@ -559,6 +559,9 @@ async fn escrow_job_settles_with_two_of_three(db: TestDb) {
             .expect("peer signed");
         assert_eq!(own.proof.result_hash, result.result_hash);
         assert_eq!(own.proof.amount, PAY);
+        // It stored the result first, and will not dispatch the job itself.
+        let job = r.store.job(&s.raw()).await.unwrap().unwrap();
+        assert_eq!(job.state, spindle_relayer::job::JobState::Signed);
         let stored = r.store.results_of(&s.raw()).await.unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].result.body, result.body);
@@ -710,6 +713,21 @@ async fn forged_results_are_refused(db: TestDb) {
             .as_deref(),
         Some("not-coordinator")
     );
+    // A relayer outside the configured peers is not heard at all.
+    let outsider_key = SigningKey::from_bytes(&[77; 32]);
+    let req = JobSignRequest::new(
+        &claim(&w, &s.escrow, 3, &genuine, PAY),
+        &outsider_key,
+        &relayer_key(peer).verifying_key(),
+    )
+    .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{url}{PATH}"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
     // None of that stored anything or signed anything.
     assert!(
         s.store(peer)
@@ -913,7 +931,48 @@ async fn accepted_job_expires_with_evidence(db: TestDb) {
     assert_eq!(w.stake_state().await, stake1);
 }
 
+/// A coordinator restarted (on a fresh connection to its store) between submit and
+/// confirm resolves its submission: confirmed, sent once, paid once.
+async fn restarted_poster_confirms_without_paying_twice(db: TestDb) {
+    let w = World::start().await;
+    let s = setup(&w, &db, 6, None, 3600).await;
+    let result = signed_result(&w, &s.escrow, 6, b"crash test", &operator());
+    dispatch(&w, s.store(s.coord), &s.escrow, 6, &s.job, Some(&result)).await;
+    let stake0 = w.stake_state().await;
+    let raw = s.raw();
+    let p = poster(&w, s.coord, s.store(s.coord).clone(), &s.urls, 3600);
+    assert_eq!(p.submit(&raw).await.unwrap(), None);
+    assert_eq!(
+        outbox_states(s.store(s.coord), &raw).await,
+        vec![(OutboxKind::Complete, OutboxState::Submitted, 1)]
+    );
+    drop(p);
+    let store = db.new_store().await;
+    let restarted = poster(&w, s.coord, store.clone(), &s.urls, 3600);
+    let outcome = restarted.settle(&raw).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            JobOutcome::Confirmed {
+                state: je::COMPLETED,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        outbox_states(&store, &raw).await,
+        vec![(OutboxKind::Complete, OutboxState::Confirmed, 1)]
+    );
+    assert_paid_once(&w, &s.escrow, stake0).await;
+    assert_eq!(
+        store.job(&raw).await.unwrap().unwrap().state,
+        spindle_relayer::job::JobState::Settled
+    );
+}
+
 both_backends!(
+    restarted_poster_confirms_without_paying_twice,
     escrow_job_settles_with_two_of_three,
     escrow_job_settles_with_one_relayer_down,
     forged_results_are_refused,
