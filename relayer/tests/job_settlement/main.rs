@@ -18,7 +18,6 @@ use spindle_devnet::{Devnet, DevnetConfig, ServerHandle, TON};
 use spindle_relayer::Store;
 use spindle_relayer::outbox::{OutboxKind, OutboxState};
 use spindle_relayer::settle::job_peer::{JobSignRequest, PATH};
-use spindle_relayer::settle::job_poster::{COMPLETE_VALUE, EXPIRE_SLASH_VALUE};
 use spindle_relayer::settle::job_signer::coordinator;
 use spindle_relayer::settle::{
     CompletionClaim, JobOutcome, JobPeerApi, JobPoster, JobSigner, PeerRelayer,
@@ -861,10 +860,6 @@ async fn same_proof_twice_and_restart_pay_once(db: TestDb) {
         posted_by(coord_wallet).await + posted_by(peer_wallet).await,
         2
     );
-    assert_eq!(
-        COMPLETE_VALUE,
-        je::GAS_COMPLETE * ps::BASECHAIN_GAS_PRICE + 4 * 400_000 + 10_000_000
-    );
 }
 
 /// A provider accepted and never delivered: after deadline + grace the relayer expires
@@ -922,7 +917,6 @@ async fn accepted_job_expires_with_evidence(db: TestDb) {
         store.job(&raw).await.unwrap().unwrap().state,
         spindle_relayer::job::JobState::Refunded
     );
-    assert!(EXPIRE_SLASH_VALUE > 0);
     // Expiring again does nothing.
     assert!(matches!(
         p.expire(&raw).await.unwrap(),
