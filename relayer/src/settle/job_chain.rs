@@ -98,3 +98,46 @@ pub async fn operator_keys(
     }
     Ok(keys)
 }
+
+/// The escrow's transaction that ran `op` (`complete` or `expire`) without aborting —
+/// the one that changed its state — among its newest 50: `(sender, lt, hash)`.
+pub async fn acting_transaction(
+    api: &Toncenter,
+    escrow: &TonAddress,
+    op: u32,
+) -> Result<Option<(TonAddress, u64, [u8; 32])>, String> {
+    let txs = api
+        .get_transactions(escrow, 50, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    for tx in txs {
+        let Some(m) = tx.in_msg.as_ref().filter(|m| !m.source.is_empty()) else {
+            continue;
+        };
+        let body_op = m
+            .body()
+            .ok()
+            .flatten()
+            .and_then(|b| b.parser().load_u32(32).ok());
+        if body_op != Some(op) {
+            continue;
+        }
+        let worked = tx
+            .summary()
+            .ok()
+            .and_then(|s| s.outcome)
+            .is_some_and(|o| !o.aborted);
+        if !worked {
+            continue;
+        }
+        let sender = spindle_sdk::address::parse_address(&m.source).map_err(|e| e.to_string())?;
+        let hash: [u8; 32] = tx
+            .transaction_id
+            .hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| "hash length")?;
+        return Ok(Some((sender, tx.transaction_id.lt, hash)));
+    }
+    Ok(None)
+}

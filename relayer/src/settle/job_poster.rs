@@ -11,8 +11,9 @@
 //!   leaves; while one may still land nothing new is sent. Once its `valid_until` passed
 //!   with the escrow still open it is failed-retryable and re-sent with the same id.
 //! - Confirmed = the escrow's `get_job` state changed: completed for `complete`, expired
-//!   for `expire`. Our own submitted item is then confirmed; an item that was never sent
-//!   (or whose submission can no longer land) is superseded. The escrow refuses a second
+//!   for `expire`, by our post (the escrow transaction that ran the op came from our
+//!   wallet). If another post did it, our items are superseded (a submitted one is first
+//!   failed: the escrow refuses it on arrival). The escrow refuses a second
 //!   `complete` or `expire` itself, the final guard against paying twice.
 //! - Relayers that are not the coordinator act only after the rotation timeout (they
 //!   hold the result and their signature from the coordinator's request and collect the
@@ -437,7 +438,22 @@ impl JobPoster {
     async fn finish(&self, escrow: &TonAddress, state: i8) -> Result<JobOutcome, String> {
         let store = self.store();
         let raw = address::to_raw(escrow);
-        let (lt, hash) = chain::last_transaction(self.api(), escrow).await?;
+        let op = if state == je::COMPLETED {
+            je::op::COMPLETE
+        } else {
+            je::op::EXPIRE
+        };
+        // Whose post changed the escrow: ours is confirmed; if another's did (another
+        // relayer's proof, the client's expire), our items are superseded. Unknown (the
+        // transaction is out of reach): a submitted item of the right kind is confirmed.
+        let wallet = self.wallet.address().map_err(|e| e.to_string())?;
+        let (ours, lt, hash) = match job_chain::acting_transaction(self.api(), escrow, op).await? {
+            Some((sender, lt, hash)) => (Some(sender == wallet), lt, hash),
+            None => {
+                let (lt, hash) = chain::last_transaction(self.api(), escrow).await?;
+                (None, lt, hash)
+            }
+        };
         let change = TargetStateChanged {
             target: raw.clone(),
             lt,
@@ -453,7 +469,9 @@ impl JobPoster {
                 .map_err(|e| e.to_string())?
             {
                 let stepped = match entry {
-                    AnyOutboxEntry::Submitted(e) if final_state_of(e.kind) == state => {
+                    AnyOutboxEntry::Submitted(e)
+                        if final_state_of(e.kind) == state && ours != Some(false) =>
+                    {
                         let id = e.id.clone();
                         let r = store.outbox_confirm(e, &change, now).await.map(|_| ());
                         if r.is_ok() {
@@ -467,11 +485,16 @@ impl JobPoster {
                             .as_ref()
                             .and_then(|s| s.valid_until)
                             .is_none_or(|v| now <= v);
-                        if may_land {
+                        let failure = if ours == Some(false) && final_state_of(e.kind) == state {
+                            // Another post did what ours would: ours is refused on arrival.
+                            Failure::Rejected("another post changed the escrow first".into())
+                        } else if may_land {
                             waiting = true;
                             continue;
-                        }
-                        match store.outbox_fail(e, Failure::Expired, now, now).await {
+                        } else {
+                            Failure::Expired
+                        };
+                        match store.outbox_fail(e, failure, now, now).await {
                             Ok(failed) => store
                                 .outbox_supersede(failed, &change, now)
                                 .await
