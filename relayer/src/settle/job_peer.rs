@@ -6,13 +6,15 @@
 //! Authenticated exactly like `/v1/peer/voucher-sign` ([`super::peer`]): the requester's
 //! signature over `"PEER" from to sent_at ^completion_payload`. The result needs no
 //! separate authentication: its hash is in the completion and the worker signed it.
+//! Malformed or oversized requests ([`MAX_REQUEST_BYTES`]) get a 4xx problem+json too.
 //! A refusal is problem+json (409, or 503 when the chain or store is unavailable) with
 //! a `refusal` member naming the reason ([`JobRefusal::code`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -27,6 +29,8 @@ use crate::gateway::problem::Problem;
 use crate::store::{StoredResult, Usage};
 
 pub const PATH: &str = "/v1/peer/job-sign";
+/// Largest request accepted: the result body travels hex-encoded inside it.
+pub const MAX_REQUEST_BYTES: usize = 8 << 20;
 
 /// A request for a completion signature.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -131,11 +135,27 @@ impl JobPeerApi {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route(PATH, post(job_sign))
+            .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
             .with_state(self.clone())
     }
 }
 
-async fn job_sign(State(api): State<Arc<JobPeerApi>>, Json(req): Json<JobSignRequest>) -> Response {
+async fn job_sign(
+    State(api): State<Arc<JobPeerApi>>,
+    body: Result<Json<JobSignRequest>, JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(req)) => req,
+        Err(e) => {
+            return Problem::new(
+                e.status(),
+                "malformed-request",
+                "Malformed request",
+                e.body_text(),
+            )
+            .into_response();
+        }
+    };
     let claim = match req.claim() {
         Ok(c) => c,
         Err(e) => return Problem::bad_request(e).into_response(),

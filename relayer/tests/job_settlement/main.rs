@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use spindle_devnet::{Devnet, DevnetConfig, ServerHandle, TON};
 use spindle_relayer::Store;
 use spindle_relayer::outbox::{OutboxKind, OutboxState};
-use spindle_relayer::settle::job_peer::{JobSignRequest, PATH};
+use spindle_relayer::settle::job_peer::{JobSignRequest, MAX_REQUEST_BYTES, PATH};
 use spindle_relayer::settle::job_signer::coordinator;
 use spindle_relayer::settle::{
     CompletionClaim, JobOutcome, JobPeerApi, JobPoster, JobSigner, PeerRelayer,
@@ -734,6 +734,26 @@ async fn forged_results_are_refused(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+    // Malformed and oversized requests: problem+json 4xx.
+    let http = reqwest::Client::new();
+    for (body, status) in [
+        ("{\"escrow\": ".to_owned(), 400),
+        ("{}".to_owned(), 422),
+        (format!("\"{}\"", "x".repeat(MAX_REQUEST_BYTES + 1)), 413),
+    ] {
+        let resp = http
+            .post(format!("{url}{PATH}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status);
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json"
+        );
+    }
     // None of that stored anything or signed anything.
     assert!(
         s.store(peer)
