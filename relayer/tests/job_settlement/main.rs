@@ -307,13 +307,23 @@ fn poster(
     }
 }
 
-fn sqlite_store_url(name: &str) -> String {
-    format!(
-        "sqlite://{}",
-        common::temp_dir(name).join("store.db").display()
-    )
+/// A peer's SQLite store in a fresh directory, removed when the guard drops.
+async fn peer_store(name: &str) -> (Store, TempDir) {
+    let dir = common::temp_dir(name);
+    let store = Store::connect(&format!("sqlite://{}", dir.join("store.db").display()))
+        .await
+        .unwrap();
+    (store, TempDir(dir))
 }
 
+/// Removes a test directory when dropped (also when the test fails).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 /// A result signed by the provider's operator key (or `key`), for job `nonce` at `escrow`.
 fn signed_result(
     w: &World,
@@ -416,6 +426,7 @@ struct Setup {
     coord: usize,
     relayers: Vec<Relayer>,
     urls: Vec<(usize, String)>,
+    _dirs: Vec<TempDir>,
 }
 
 async fn setup(
@@ -429,13 +440,14 @@ async fn setup(
     let coord = coordinator(&address::to_raw(&escrow), 0, 3);
     let mut relayers = Vec::new();
     let mut urls = Vec::new();
+    let mut dirs = Vec::new();
     for i in 0..3 {
         let store = if i == coord {
             db.store().clone()
         } else {
-            Store::connect(&sqlite_store_url(&format!("peer{i}")))
-                .await
-                .unwrap()
+            let (store, dir) = peer_store(&format!("peer{i}")).await;
+            dirs.push(dir);
+            store
         };
         if Some(i) == down.map(|d| (coord + d) % 3) {
             urls.push((i, "http://127.0.0.1:1".to_owned()));
@@ -456,6 +468,7 @@ async fn setup(
         coord,
         relayers,
         urls,
+        _dirs: dirs,
     }
 }
 
