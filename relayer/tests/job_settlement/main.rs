@@ -16,7 +16,7 @@ use common::{TestDb, both_backends};
 use sha2::{Digest, Sha256};
 use spindle_devnet::{Devnet, DevnetConfig, ServerHandle, TON};
 use spindle_relayer::Store;
-use spindle_relayer::outbox::{OutboxKind, OutboxState};
+use spindle_relayer::outbox::{OutboxKind, OutboxState, Pending, Submission};
 use spindle_relayer::settle::job_peer::{JobSignRequest, MAX_REQUEST_BYTES, PATH};
 use spindle_relayer::settle::job_signer::coordinator;
 use spindle_relayer::settle::{
@@ -1015,7 +1015,66 @@ async fn restarted_poster_confirms_without_paying_twice(db: TestDb) {
     );
 }
 
+/// The submission is stored but the process dies before the message leaves: once its
+/// `valid_until` passed unconfirmed it is failed-retryable, and the next pass re-sends it
+/// under the same id; it pays once.
+async fn a_submission_that_never_left_is_resent_with_the_same_id(db: TestDb) {
+    let w = World::start().await;
+    let s = setup(&w, &db, 7, None, 3600).await;
+    let result = signed_result(&w, &s.escrow, 7, b"lost in a crash", &operator());
+    dispatch(&w, s.store(s.coord), &s.escrow, 7, &s.job, Some(&result)).await;
+    let stake0 = w.stake_state().await;
+    let raw = s.raw();
+    let store = s.store(s.coord);
+    let p = poster(&w, s.coord, store.clone(), &s.urls, 3600);
+    let job = store.job(&raw).await.unwrap().unwrap();
+    let claim = p.claim(&raw, &s.escrow).await.unwrap().unwrap();
+    let now = i64::from(w.net.devnet.now());
+    let Some(Pending::Prepared(entry)) = p.prepare_complete(&claim, job.state, now).await.unwrap()
+    else {
+        panic!("a fresh item is prepared");
+    };
+    let id = entry.id.clone();
+    let lease = store
+        .acquire_posting_lease("job-poster", &p.holder, now, 120)
+        .await
+        .unwrap()
+        .unwrap();
+    let submission = Submission {
+        wallet_seqno: Some(0),
+        valid_until: Some(now + 60),
+        query_id: None,
+    };
+    store
+        .outbox_submit(entry, &lease, submission, now)
+        .await
+        .unwrap();
+    // (crash: nothing was sent)
+    w.net.devnet.advance_time(70);
+    w.net.devnet.produce_block();
+    let err = p.settle(&raw).await.unwrap_err();
+    assert!(err.contains("re-sent"), "{err}");
+    assert_eq!(
+        outbox_states(store, &raw).await,
+        vec![(OutboxKind::Complete, OutboxState::FailedRetryable, 1)]
+    );
+    let outcome = p.settle(&raw).await.unwrap();
+    assert_eq!(
+        outcome,
+        JobOutcome::Confirmed {
+            id,
+            state: je::COMPLETED
+        }
+    );
+    assert_eq!(
+        outbox_states(store, &raw).await,
+        vec![(OutboxKind::Complete, OutboxState::Confirmed, 2)]
+    );
+    assert_paid_once(&w, &s.escrow, stake0).await;
+}
+
 both_backends!(
+    a_submission_that_never_left_is_resent_with_the_same_id,
     restarted_poster_confirms_without_paying_twice,
     escrow_job_settles_with_two_of_three,
     escrow_job_settles_with_one_relayer_down,
