@@ -326,3 +326,42 @@ impl JobSigner {
         Ok(Signature::from_bytes(&outcome.signature()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{coordinator, may_coordinate};
+
+    #[test]
+    fn coordinators_rotate_through_the_set() {
+        let escrow = "0:00000000000000000000000000000000000000000000000000000000000000e5";
+        let first = coordinator(escrow, 0, 3);
+        assert_eq!(coordinator(escrow, 1, 3), (first + 1) % 3);
+        assert_eq!(coordinator(escrow, 3, 3), first);
+        // Escrows spread over the set.
+        let seen: std::collections::HashSet<_> = (0..30)
+            .map(|i| coordinator(&format!("0:{i:064x}"), 0, 3))
+            .collect();
+        assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn only_the_current_rounds_coordinators_may_act() {
+        let escrow = "0:00000000000000000000000000000000000000000000000000000000000000e5";
+        let (c0, c1, c2) = (
+            coordinator(escrow, 0, 3),
+            coordinator(escrow, 1, 3),
+            coordinator(escrow, 2, 3),
+        );
+        // Round 0 (before the first timeout): only the first coordinator.
+        assert!(may_coordinate(c0, escrow, 3, 1_000, 1_000, 60));
+        assert!(!may_coordinate(c1, escrow, 3, 1_000, 1_059, 60));
+        assert!(!may_coordinate(c2, escrow, 3, 1_000, 1_059, 60));
+        // Round 1: the next one too; round 2: everyone. Earlier coordinators stay valid.
+        assert!(may_coordinate(c1, escrow, 3, 1_000, 1_060, 60));
+        assert!(!may_coordinate(c2, escrow, 3, 1_000, 1_119, 60));
+        assert!(may_coordinate(c2, escrow, 3, 1_000, 1_120, 60));
+        assert!(may_coordinate(c0, escrow, 3, 1_000, 9_999, 60));
+        // A clock behind the job's first sighting counts as round 0.
+        assert!(!may_coordinate(c1, escrow, 3, 1_000, 10, 60));
+    }
+}
