@@ -6,6 +6,9 @@
 //!    └─lease lost───┴─────────────────┘      any non-terminal ─▶ expired ─▶ refunded
 //! ```
 //!
+//! A relayer that is not the job's coordinator moves it `funded → result_stored` when it
+//! stores the coordinator's result to sign it (so it never dispatches the job itself).
+//!
 //! `settled` and `refunded` are what the chain says happened, so the watcher may move a
 //! job there from any non-terminal state (another relayer may have posted the proof, or
 //! the client may have expired the escrow). Both are terminal. Transitions into
@@ -90,7 +93,8 @@ impl JobState {
             Expired => self != Expired,
             Leased => matches!(self, Funded | Leased | Running), // re-claim after a lost lease
             Running => self == Leased,
-            ResultStored => self == Running,
+            // A peer relayer stores the coordinator's result for a job it never leased.
+            ResultStored => matches!(self, Running | Funded),
             Signed => self == ResultStored,
             Posted => self == Signed,
             Funded => self.is_leased(), // lease released or lost: dispatch again

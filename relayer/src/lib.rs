@@ -1,10 +1,11 @@
 //! Spindle relayer: watches the chain, dispatches paid jobs to workers, collects k-of-n
 //! relayer signatures and settles each job exactly once.
 //!
-//! This crate so far holds the foundation that does not depend on the contracts or the
-//! SDK: [`config`] (TOML + `SPINDLE_…` environment, validated at start), [`store`]
-//! (SQLite or Postgres, with the protocol's safety rules in the schema), [`job`] (the
-//! job lifecycle) and [`outbox`] (on-chain actions as a typed state machine).
+//! [`config`] (TOML + `SPINDLE_…` environment, validated at start), [`store`] (SQLite or
+//! Postgres, with the protocol's safety rules in the schema), [`job`] (the job
+//! lifecycle), [`outbox`] (on-chain actions as a typed state machine), [`gateway`] (the
+//! OpenAI-compatible API and worker links) and [`settle`] (k-of-n vouchers and escrow
+//! completions, posted exactly once).
 
 pub mod config;
 pub mod gateway;

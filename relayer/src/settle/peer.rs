@@ -114,32 +114,72 @@ impl SignRequest {
         peers: &[VerifyingKey],
         v: &Voucher,
     ) -> Result<(), String> {
-        let key32 = |s: &str| -> Result<[u8; 32], String> {
-            hex::decode(s)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| format!("{s:?} is not a 32-byte hex key"))
-        };
-        let from = key32(&self.from)?;
-        if key32(&self.to)? != me.to_bytes() {
-            return Err("the request is meant for another relayer".into());
-        }
-        let peer = peers
-            .iter()
-            .find(|k| k.to_bytes() == from)
-            .ok_or("the requester is not a configured peer")?;
-        if self.sent_at.abs_diff(unix_now()) > MAX_SKEW_SECS {
-            return Err("sent_at is too far from now".into());
-        }
-        let sig: [u8; 64] = hex::decode(&self.signature)
+        let payload = v.payload().map_err(|e| e.to_string())?;
+        authenticate(
+            &self.from,
+            &self.to,
+            self.sent_at,
+            &self.signature,
+            me,
+            peers,
+            payload,
+        )
+        .map(|_| ())
+    }
+}
+
+/// Signs a peer request for `payload` from `key` to `to`: `(sent_at, hex signature)`.
+pub(crate) fn sign_request(
+    key: &SigningKey,
+    to: &VerifyingKey,
+    payload: Cell,
+) -> Result<(u64, String), String> {
+    let sent_at = unix_now();
+    let auth = auth_cell(
+        &key.verifying_key().to_bytes(),
+        to.as_bytes(),
+        sent_at,
+        payload,
+    )?;
+    Ok((sent_at, hex::encode(signing::sign(key, &auth).to_bytes())))
+}
+
+/// Checks a peer request over `payload`: from a configured peer (returned), meant for
+/// `me`, recent, and signed by the peer. Shared by every peer endpoint.
+pub(crate) fn authenticate(
+    from: &str,
+    to: &str,
+    sent_at: u64,
+    signature: &str,
+    me: &VerifyingKey,
+    peers: &[VerifyingKey],
+    payload: Cell,
+) -> Result<VerifyingKey, String> {
+    let key32 = |s: &str| -> Result<[u8; 32], String> {
+        hex::decode(s)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or("signature is not 64 hex bytes")?;
-        let payload = v.payload().map_err(|e| e.to_string())?;
-        let auth = auth_cell(&from, &me.to_bytes(), self.sent_at, payload)?;
-        signing::verify(peer, &auth, &Signature::from_bytes(&sig))
-            .map_err(|_| "bad request signature".to_owned())
+            .ok_or_else(|| format!("{s:?} is not a 32-byte hex key"))
+    };
+    let from = key32(from)?;
+    if key32(to)? != me.to_bytes() {
+        return Err("the request is meant for another relayer".into());
     }
+    let peer = peers
+        .iter()
+        .find(|k| k.to_bytes() == from)
+        .ok_or("the requester is not a configured peer")?;
+    if sent_at.abs_diff(unix_now()) > MAX_SKEW_SECS {
+        return Err("sent_at is too far from now".into());
+    }
+    let sig: [u8; 64] = hex::decode(signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("signature is not 64 hex bytes")?;
+    let auth = auth_cell(&from, &me.to_bytes(), sent_at, payload)?;
+    signing::verify(peer, &auth, &Signature::from_bytes(&sig))
+        .map_err(|_| "bad request signature".to_owned())?;
+    Ok(*peer)
 }
 
 /// The peer API's state: this relayer's signer and the keys of its peers.

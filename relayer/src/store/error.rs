@@ -50,6 +50,16 @@ pub enum StoreError {
         escrow: String,
         signed_result: String,
     },
+    #[error(
+        "job {escrow}: result {stored} is stored; refusing to store or vouch for another result {offered}"
+    )]
+    DifferentResult {
+        escrow: String,
+        stored: String,
+        offered: String,
+    },
+    #[error("job {escrow}: result {result} was recorded with another provider or pay")]
+    ResultTermsDiffer { escrow: String, result: String },
     #[error("job {escrow}: result {result} is not stored; store a result before signing it")]
     ResultNotStored { escrow: String, result: String },
     #[error(

@@ -14,6 +14,7 @@
 mod chain;
 mod charges;
 mod error;
+mod job_settle;
 mod jobs;
 mod leases;
 mod outbox;
@@ -25,6 +26,7 @@ mod views;
 pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
 pub use charges::{Charge, PairTotals, VoucherPost};
 pub use error::StoreError;
+pub use job_settle::{OwnJobSignature, ResultRecord};
 pub use views::{JobTimeline, OutboxView, TimelineEvent};
 pub use jobs::{Job, LeaseInfo, NewJob};
 pub use leases::{Acceptance, Lease};

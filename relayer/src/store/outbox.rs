@@ -218,6 +218,22 @@ impl Store {
         })
     }
 
+    /// Every outbox item aimed at `target`, in any state.
+    pub async fn outbox_for_target(&self, target: &str) -> Result<Vec<AnyOutboxEntry>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE target = $1 ORDER BY created_at, id"
+        ));
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(target).fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| {
+                    let (state, record) = record_from_row(row)?;
+                    Ok(AnyOutboxEntry::from_record(state, record))
+                })
+                .collect()
+        })
+    }
+
     /// Records that `entry` is being sent as `submission` under `poster`'s lease. Call this
     /// *before* sending, and send only if it succeeds.
     pub async fn outbox_submit<S: Sendable>(

@@ -7,6 +7,7 @@ mod fixtures;
 mod chain;
 mod config;
 mod harness;
+mod job_settle;
 mod jobs;
 mod leases;
 mod migrations;

@@ -30,6 +30,8 @@ pub mod op {
 pub const COMPLETE_TAG: u32 = tag(b"JCMP");
 /// The acceptance tag, "JACC".
 pub const ACCEPT_TAG: u32 = tag(b"JACC");
+/// The worker's result tag, "JRES" (checked off-chain by every relayer that signs).
+pub const RESULT_TAG: u32 = tag(b"JRES");
 
 /// Kept by the escrow forever (`je::reserve`), nanotons.
 pub const RESERVE: u128 = 2_000_000;
@@ -219,6 +221,43 @@ impl Acceptance {
         };
         header.cell_with(|b| {
             b.store_address(&self.provider_owner)?;
+            Ok(())
+        })
+    }
+}
+
+/// A worker's result for an escrow job: the provider's operator key attests
+/// that `provider_owner`'s worker produced `result_hash` (SHA-256 of the
+/// result body) with this usage for job `nonce` at `escrow`. Relayers sign a
+/// completion only over a result carrying a valid signature of this payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult {
+    pub global_id: i32,
+    pub escrow: TonAddress,
+    pub nonce: u64,
+    pub provider_owner: TonAddress,
+    pub result_hash: [u8; 32],
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl JobResult {
+    /// The cell the operator signs (the usage in a ref: header, owner and hash
+    /// already take 918 of a cell's 1023 bits).
+    pub fn payload(&self) -> Result<Cell> {
+        let usage = cell(|b| {
+            b.store_u64(64, self.input_tokens)?.store_u64(64, self.output_tokens)?;
+            Ok(())
+        })?;
+        let header = PayloadHeader {
+            tag: RESULT_TAG,
+            global_id: self.global_id,
+            target: self.escrow.clone(),
+            id: self.nonce,
+        };
+        header.cell_with(|b| {
+            b.store_address(&self.provider_owner)?.store_slice(&self.result_hash)?;
+            b.store_child(usage)?;
             Ok(())
         })
     }
