@@ -6,12 +6,12 @@
 // gas-budgets.json.
 import { Blockchain, SandboxContract, TreasuryContract, SendMessageResult } from '@ton/sandbox';
 import { Address, beginCell, Cell, toNano, Transaction } from '@ton/core';
-import { keyPairFromSeed, KeyPair } from '@ton/crypto';
+import { keyPairFromSeed, KeyPair, sign } from '@ton/crypto';
 import '@ton/test-utils';
 import fs from 'fs';
 import path from 'path';
 import {
-    childData, completeBody, completePayload, Err, escrowAddress, escrowCfg, escrowCreateUsdtBody, expireBody, loadArtifact, Op,
+    acceptPayload, childData, completeBody, completePayload, Err, escrowAddress, escrowCfg, escrowCreateUsdtBody, expireBody, loadArtifact, Op,
     opBody, relayerSet, signKofN, stakeAddress, stakeCfg, stakeData, stakeInitBody,
 } from '../wrappers/Spindle';
 import { buildCaParams, buildVoucher, CaError, ComputeAccount, signKofN as caSign } from '../wrappers/ComputeAccount';
@@ -106,11 +106,11 @@ describe('USDT (jetton) paths with a real TEP-74 jetton', () => {
     function pay(to: Address, amount: bigint, forwardTon = toNano('0.06'), from = client) {
         return from.send({ to: walletAddress(master, from.address), value: forwardTon + toNano('0.06'), body: transferBody(amount, to, from.address, forwardTon) });
     }
-    async function deployStake(o: SandboxContract<TreasuryContract>) {
+    async function deployStake(o: SandboxContract<TreasuryContract>, opKey: Buffer = Buffer.alloc(32, 9)) {
         const addr = stakeAddress(stakeCode, hub.address, o.address);
         await o.send({
             to: addr, value: toNano('10'), init: { code: stakeCode, data: stakeData(hub.address, o.address) },
-            body: stakeInitBody(Buffer.alloc(32, 9), stakeCfg({ escrowCode, treasury: treasury.address, slashMultPct: 150, finderFee: toNano('0.01'), unbondPeriod: 90000, minStake: toNano('5') })),
+            body: stakeInitBody(opKey, stakeCfg({ escrowCode, treasury: treasury.address, slashMultPct: 150, finderFee: toNano('0.01'), unbondPeriod: 90000, minStake: toNano('5') })),
         });
         return addr;
     }
@@ -235,6 +235,26 @@ describe('USDT (jetton) paths with a real TEP-74 jetton', () => {
         // jettons arriving after expiry go back to the payer
         await pay(u.addr, 10n * USDT);
         expect(await jbal(client.address)).toBe(1000n * USDT);
+    });
+
+    it('escrow: an accepted, undelivered USDT job expires with evidence: jettons back to the client, stake slashed by the TON slash_amount', async () => {
+        const operator = keyPairFromSeed(Buffer.alloc(32, 40));
+        const stake = await deployStake(owner, operator.publicKey);
+        const before = (await bc.runGetMethod(stake, 'get_stake')).stackReader.readBigNumber();
+        const job = await fundedJob(100n * USDT);
+        bc.now = job.deadline + GRACE + 1;
+        const sig = sign(acceptPayload(GLOBAL_ID, job.addr, job.nonce, owner.address).hash(), operator.secretKey);
+        const fees = await escrowFees(job.addr);
+        const r = await stranger.send({ to: job.addr, value: toNano('0.05') + fees.expire, body: expireBody({ provider: owner.address, sig }) });
+        expect(exitOf(txTo(r, job.addr))).toBe(0);
+        expect(exitOf(txTo(r, stake))).toBe(0);
+        // slash = min(stake, 150 % x slash_amount (1 TON)) = 1.5 TON: finder fee, client up to 1 TON, rest treasury
+        expect((await bc.runGetMethod(stake, 'get_stake')).stackReader.readBigNumber()).toBe(before - toNano('1.5'));
+        expect(r.transactions).toHaveTransaction({ from: stake, to: client.address, op: Op.stakeSlashed, value: toNano('1') });
+        expect(await jbal(client.address)).toBe(1000n * USDT);
+        expect(await jbal(job.addr)).toBe(0n);
+        const st = await jobState(job.addr);
+        expect([st.state, st.slashed]).toEqual([2, 1]);
     });
 
     it('escrow: a fake notification (not from its own wallet), a wrong amount, or a TON escrow: jettons back, no state change', async () => {
