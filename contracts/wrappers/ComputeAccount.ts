@@ -44,12 +44,13 @@ export const CaError = {
     withdrawNotRequested: 422,
     graceNotOver: 423,
     notHub: 424,
+    wrongAsset: 425,
 } as const;
 
 /** Gas budgets (gas units), mirrored from func/compute_account.fc; each op charges GETGASFEE(budget). */
 export const CA_GAS = {
     init: 12000, deposit: 2600, settle: 26000, settleTail: 1500, requestWithdraw: 6000, withdraw: 8000,
-    refresh: 8000, setRelayers: 10000, bounce: 4000, setCaps: 7000, hubReply: 8000,
+    refresh: 8000, setRelayers: 10000, bounce: 4000, setCaps: 8000, hubReply: 8000,
 } as const;
 
 export const VOUCHER_TAG = 0x56434852; // "VCHR"
@@ -75,17 +76,20 @@ export type CaParams = {
     grace: number;
     stakeCode: Cell;
     jettonWallet?: Address | null;
+    /** USDT account: JettonCfg (wrappers/Jetton.ts accountJettonCfg) as a second ref */
+    jetton?: Cell | null;
 };
 
 export function buildCaParams(p: CaParams): Cell {
-    return beginCell()
+    const b = beginCell()
         .storeRef(p.relayerSet)
         .storeCoins(p.settleFee)
         .storeUint(p.grace, 32)
         .storeBuffer(p.stakeCode.hash(), 32)
         .storeUint(p.stakeCode.depth(), 16)
-        .storeAddress(p.jettonWallet ?? null)
-        .endCell();
+        .storeAddress(p.jettonWallet ?? null);
+    if (p.jetton) b.storeRef(p.jetton);
+    return b.endCell();
 }
 
 /** A caps rule (CaCapsRule): a voucher pays at most perVoucher, and at most perPeriod per period (0 = never resets). */

@@ -13,6 +13,9 @@ export const Op = {
     escrowRefund: 0x4a420005,
     escrowSettleFee: 0x4a420006,
     escrowFee: 0x4a420007,
+    escrowCreateUsdt: 0x4a420008,
+    escrowClaim: 0x4a420009,
+    stakeJettonCollect: 0x5354000b,
     stakeInit: 0x53540001,
     stakeTopUp: 0x53540002,
     stakeSetOperator: 0x53540003,
@@ -32,6 +35,7 @@ export const Err = {
     paused: 120, jobNotOpen: 130, tooLate: 131, tooEarly: 132, payExceedsAmount: 133, alreadySlashed: 134,
     delivered: 135, windowClosed: 136, noEvidence: 137, notEscrow: 140, unbonding: 141, notUnbonding: 142,
     unbondNotOver: 143, rotationTooSoon: 144, stakeTooLow: 145, badDeadline: 146, amountTooLow: 147,
+    notJettonJob: 148, nothingOwed: 149,
 } as const;
 
 export const Tag = { complete: 0x4a434d50, accept: 0x4a414343, deliver: 0x4a444c56 } as const; // JCMP JACC JDLV
@@ -72,6 +76,11 @@ export function escrowAddress(code: Cell, hub: Address, client: Address, nonce: 
 export function escrowCreateBody(amount: bigint, deadline: number, specHash: bigint, cfg: Cell, queryId = 0n): Cell {
     return beginCell().storeUint(Op.escrowCreate, 32).storeUint(queryId, 64).storeCoins(amount).storeUint(deadline, 32)
         .storeUint(specHash, 256).storeRef(cfg).endCell();
+}
+/** create_usdt: as create, plus ^EscrowJettonCfg (wrappers/Jetton.ts escrowJettonCfg); the job opens when its jettons arrive. */
+export function escrowCreateUsdtBody(amount: bigint, deadline: number, specHash: bigint, cfg: Cell, jetton: Cell, queryId = 0n): Cell {
+    return beginCell().storeUint(Op.escrowCreateUsdt, 32).storeUint(queryId, 64).storeCoins(amount).storeUint(deadline, 32)
+        .storeUint(specHash, 256).storeRef(cfg).storeRef(jetton).endCell();
 }
 /** The JCMP payload relayers sign (its hash). */
 export function completePayload(globalId: number, escrow: Address, nonce: bigint, provider: Address, pay: bigint, resultHash: bigint): Cell {
