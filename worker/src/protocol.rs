@@ -42,7 +42,6 @@ pub const AUTH_TAG: u32 = tag(b"WAUT");
 /// Tag of the worker's signature over one served request.
 pub const RESULT_TAG: u32 = tag(b"WRES");
 /// Tag of the worker's signature over an escrow job's result.
-pub const JOB_RESULT_TAG: u32 = tag(b"JRES");
 /// The path workers connect to.
 pub const CONNECT_PATH: &str = "/v1/worker/connect";
 
@@ -261,30 +260,29 @@ pub fn result_payload(
     })
 }
 
-/// The cell a worker signs for an escrow job's result: target = the escrow,
-/// id = the job's nonce; body = result hash and the four token counts. It
-/// names the job, not the relayer, so every relayer of the set can check it.
+/// The cell a worker signs for an escrow job's result: the SDK's
+/// [`JobResult`](spindle_sdk::protocol::job_escrow::JobResult) (tag `JRES`,
+/// target = the escrow, id = the job's nonce; the provider's owner, the result
+/// hash and the token counts). It names the job, not a relayer, so every
+/// relayer of the set checks the same signature before signing the completion.
 pub fn job_result_payload(
     global_id: i32,
     escrow: &TonAddress,
     nonce: u64,
+    owner: &TonAddress,
     result_hash: &ResultHash,
     usage: &Usage,
 ) -> spindle_sdk::Result<Cell> {
-    let header = PayloadHeader {
-        tag: JOB_RESULT_TAG,
+    spindle_sdk::protocol::job_escrow::JobResult {
         global_id,
-        target: escrow.clone(),
-        id: nonce,
-    };
-    header.cell_with(|b| {
-        b.store_slice(&result_hash.0)?
-            .store_u64(64, usage.prompt_tokens)?
-            .store_u64(64, usage.cached_tokens)?
-            .store_u64(64, usage.completion_tokens)?
-            .store_u64(64, usage.total_tokens)?;
-        Ok(())
-    })
+        escrow: escrow.clone(),
+        nonce,
+        provider_owner: owner.clone(),
+        result_hash: result_hash.0,
+        input_tokens: usage.prompt_tokens,
+        output_tokens: usage.completion_tokens,
+    }
+    .payload()
 }
 
 /// Signs a payload; hex, as it travels.

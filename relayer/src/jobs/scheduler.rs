@@ -14,7 +14,8 @@
 //! 3. sends the offer; the worker's acceptance must verify against its operator key as
 //!    the SDK's `Acceptance` {global_id, escrow, nonce, the worker's owner}, then is
 //!    stored (job `running`); its result must hash to `result_hash` and verify as
-//!    [`job_result_payload`], then is stored (job `result_stored`);
+//!    [`job_result_payload`], then is stored (job `result_stored`) with the provider's
+//!    owner and its pay: the worker's posted price for the usage, at most the escrow;
 //! 4. meanwhile extends the lease every `lease_secs / 3` while the worker is connected.
 //!    A worker that disconnects or falls silent (the worker API drops it after three
 //!    missed heartbeats) stops the heartbeats, so its lease lapses and the next round
@@ -252,7 +253,7 @@ impl Jobs {
                         if hash.to_string() != result_hash.to_ascii_lowercase() {
                             break LeaseEnd::Refused("result_hash is not the SHA-256 of the body".into());
                         }
-                        let Ok(payload) = job_result_payload(self.config.global_id, escrow, nonce, &hash, &usage) else {
+                        let Ok(payload) = job_result_payload(self.config.global_id, escrow, nonce, &link.owner, &hash, &usage) else {
                             break LeaseEnd::Refused("result payload".into());
                         };
                         if let Err(e) = verify_hex(&link.operator_key, &payload, &signature) {
@@ -265,9 +266,18 @@ impl Jobs {
                             worker_pubkey: link.operator_key.to_bytes(),
                             worker_signature: decode_sig(&signature).expect("verified above"),
                         };
-                        match self.store.store_result(&lease, &result, unix_now()).await {
+                        // The provider is paid its posted price for the usage, never more
+                        // than the escrow holds; the completion the relayers sign names both.
+                        let pay = slot.prices.cost(&usage).min(u128::from(job.job.job.amount));
+                        let pay = u64::try_from(pay).expect("at most the escrowed amount");
+                        let owner = address::to_raw(&link.owner);
+                        let stored = match self.store.store_result(&lease, &result, unix_now()).await {
+                            Ok(()) => self.store.set_result_settlement(&job.job.job.escrow, &hash.0, &owner, pay).await,
+                            Err(e) => Err(e),
+                        };
+                        match stored {
                             Ok(()) => {
-                                tracing::info!(seq = lease.seq, result = %hash, "result stored");
+                                tracing::info!(seq = lease.seq, result = %hash, pay, "result stored");
                                 break LeaseEnd::Done;
                             }
                             Err(e) => break lease_error(e),

@@ -391,6 +391,7 @@ async fn job_runs_to_a_stored_result(db: TestDb) {
         net.devnet.global_id(),
         &escrow,
         1,
+        &addr(OWNER),
         &ResultHash::of(text.as_bytes()),
         &usage,
     )
@@ -608,7 +609,15 @@ impl RawWorker {
         };
         let hash = ResultHash::of(body.as_bytes());
         let payload =
-            job_result_payload(self.global_id, signed_for.0, signed_for.1, &hash, &usage).unwrap();
+            job_result_payload(
+                self.global_id,
+                signed_for.0,
+                signed_for.1,
+                &addr(OWNER),
+                &hash,
+                &usage,
+            )
+            .unwrap();
         self.send(WorkerMessage::JobResult {
             id,
             body: body.into(),
