@@ -5,10 +5,13 @@
 //! SDK: [`config`] (TOML + `SPINDLE_…` environment, validated at start), [`store`]
 //! (SQLite or Postgres, with the protocol's safety rules in the schema), [`job`] (the
 //! job lifecycle) and [`outbox`] (on-chain actions as a typed state machine).
+//! [`node`] assembles them, with the [`gateway`] and [`settle`], into the running
+//! relayer that `spindle relayer run` starts.
 
 pub mod config;
 pub mod gateway;
 pub mod job;
+pub mod node;
 pub mod outbox;
 pub mod settle;
 pub mod store;

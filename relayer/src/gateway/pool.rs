@@ -113,6 +113,18 @@ pub struct ServedModel {
     pub capacity: u32,
 }
 
+/// A snapshot of the pool (see [`Pool::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Authenticated worker connections.
+    pub workers: usize,
+    /// Those currently offering at least one model (the others withdrew).
+    pub offering: usize,
+    /// Requests the offering workers can serve at once.
+    pub capacity: u64,
+    pub in_flight: u64,
+}
+
 #[derive(Default)]
 pub struct Pool {
     state: Mutex<State>,
@@ -192,6 +204,24 @@ impl Pool {
                 cached_prompt: a.cached_prompt.max(b.cached_prompt),
                 completion: a.completion.max(b.completion),
             })
+    }
+
+    /// Connected workers, the capacity of those offering a model, and requests in
+    /// flight: for `/metrics`.
+    pub fn stats(&self) -> PoolStats {
+        let state = self.state.lock().unwrap();
+        let mut stats = PoolStats {
+            workers: state.workers.len(),
+            ..PoolStats::default()
+        };
+        for w in state.workers.values() {
+            if !w.models.is_empty() {
+                stats.offering += 1;
+                stats.capacity += u64::from(w.max_concurrency);
+            }
+            stats.in_flight += u64::from(w.in_flight);
+        }
+        stats
     }
 
     pub fn served_models(&self) -> Vec<ServedModel> {
