@@ -3,5 +3,8 @@
 
 pub mod demo;
 pub mod job;
+pub mod logging;
 pub mod onchain;
+pub mod relayer;
 pub mod stake;
+pub mod worker;
