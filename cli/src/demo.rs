@@ -12,25 +12,22 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use spindle_devnet::{Devnet, DevnetConfig};
 use spindle_relayer::Store;
 use spindle_relayer::gateway::{
-    AllowedProvider, ApiKeyEntry, ComputeAccountBalances, ConfiguredProviders, Gateway,
-    GatewayConfig,
+    AllowedProvider, ApiKeyEntry, ComputeAccountBalances, ConfiguredProviders, Gateway, GatewayConfig,
 };
 use spindle_relayer::settle::{PeerApi, PeerRelayer, Poster, Settled, VoucherSigner};
 use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::compute_account::{self as ca, Params};
-use spindle_sdk::protocol::job_escrow::{
-    self as je, Acceptance, Completion, Config as JobConfig, Job,
-};
+use spindle_sdk::protocol::job_escrow::{self as je, Acceptance, Completion, Config as JobConfig, Job};
 use spindle_sdk::protocol::provider_stake::{self as ps, StakeConfig};
+use sha2::{Digest, Sha256};
+use spindle_worker::backend::Endpoint;
 use spindle_sdk::protocol::relayer_set::RelayerSet;
 use spindle_sdk::toncenter::{StackArg, Toncenter, ToncenterConfig};
 use spindle_sdk::{SigningKey, TonAddress, address, boc};
 use spindle_worker::agent::{RelayerEndpoint, WorkerConfig};
-use spindle_worker::backend::Endpoint;
 use spindle_worker::protocol::Prices;
 use spindle_worker::testing::{LlamaServer, LlamaServerConfig};
 
@@ -75,11 +72,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     p.step("Starting the CPU inference server (llama.cpp, SmolLM2-135M)");
     let llama = start_inference(&p).await?;
-    p.detail(format!(
-        "llama-server pid {} at {}",
-        llama.pid(),
-        llama.base_url()
-    ));
+    p.detail(format!("llama-server pid {} at {}", llama.pid(), llama.base_url()));
 
     p.step("Starting the devnet: real contracts, real TVM, toncenter API");
     let devnet = Devnet::new(DevnetConfig {
@@ -91,35 +84,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let global_id = devnet.global_id();
     let wallets = devnet.wallets();
     let payer = |i: usize, name: &str| {
-        Payer::new(
-            name,
-            SigningKey::from_bytes(&wallets[i].secret_key),
-            global_id,
-        )
+        Payer::new(name, SigningKey::from_bytes(&wallets[i].secret_key), global_id)
     };
     let client = payer(0, "client")?;
     let relayer_wallet = payer(1, "relayer-1")?;
     let provider = payer(2, "provider")?;
-    p.detail(format!(
-        "toncenter API {} (global id {global_id})",
-        server.url
-    ));
+    p.detail(format!("toncenter API {} (global id {global_id})", server.url));
 
-    let relayer_keys: Vec<SigningKey> = (1..=3u8)
-        .map(|i| SigningKey::from_bytes(&[i; 32]))
-        .collect();
-    let set = RelayerSet::new(
-        1,
-        2,
-        relayer_keys.iter().map(|k| k.verifying_key()).collect(),
-    )?;
+    let relayer_keys: Vec<SigningKey> = (1..=3u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+    let set = RelayerSet::new(1, 2, relayer_keys.iter().map(|k| k.verifying_key()).collect())?;
     let hub = devnet.faucet_wallet().address.clone();
 
-    let before = Balances::read(
-        &api,
-        &[&client.address, &relayer_wallet.address, &provider.address],
-    )
-    .await?;
+    let before = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
 
     p.step("Provider stakes 10 TON (provider_stake, operator key for its workers)");
     let operator = SigningKey::from_bytes(&[42; 32]);
@@ -131,22 +107,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         unbond_period: 7 * 24 * 3600,
         min_stake: 5 * TON,
     };
-    let stake = stake::Stake::deploy(
-        &api,
-        &provider,
-        &hub,
-        &operator.verifying_key(),
-        &stake_config,
-        10 * TON,
-    )
-    .await?;
+    let stake = stake::Stake::deploy(&api, &provider, &hub, &operator.verifying_key(), &stake_config, 10 * TON).await?;
     let staked = stake.state(&api).await?.stake;
     ensure!(staked > 0, "the provider's stake did not initialise");
-    p.detail(format!(
-        "provider_stake {} holds {} at stake",
-        address::to_user_friendly(&stake.address, true, true),
-        ton(staked)
-    ));
+    p.detail(format!("provider_stake {} holds {} at stake", address::to_user_friendly(&stake.address, true, true), ton(staked)));
 
     p.step("Client opens a compute account with 2 TON from its wallet");
     let code = spindle_sdk::artifact!("compute_account")?.code;
@@ -160,54 +124,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         jetton_wallet: None,
     };
     client
-        .send(
-            &api,
-            vec![
-                InternalMessage::new(account.clone(), 2 * TON)
-                    .with_state_init(init)
-                    .with_body(ca::init_body(&params, 0)?),
-            ],
-        )
+        .send(&api, vec![InternalMessage::new(account.clone(), 2 * TON)
+            .with_state_init(init)
+            .with_body(ca::init_body(&params, 0)?)])
         .await?;
     let deposit = account_balance(&api, &account).await?;
     ensure!(deposit > 0, "the compute account did not initialise");
-    p.detail(format!(
-        "account {} holds {}",
-        address::to_user_friendly(&account, true, true),
-        ton(deposit)
-    ));
+    p.detail(format!("account {} holds {}", address::to_user_friendly(&account, true, true), ton(deposit)));
 
     p.step("Relayer gateway and provider worker come up");
     let relayer_address = relayer_wallet.address.clone();
     let mut gw = GatewayConfig::new(address::to_raw(&relayer_address), global_id);
-    gw.api_keys = vec![ApiKeyEntry {
-        key: API_KEY.into(),
-        account: address::to_raw(&account),
-    }];
+    gw.api_keys = vec![ApiKeyEntry { key: API_KEY.into(), account: address::to_raw(&account) }];
     gw.providers = vec![AllowedProvider {
         operator_key: hex::encode(operator.verifying_key().as_bytes()),
         owner: address::to_raw(&provider.address),
     }];
-    let balances = Arc::new(ComputeAccountBalances::new(
-        local_api(&server.url),
-        Duration::from_secs(1),
-    ));
+    let balances = Arc::new(ComputeAccountBalances::new(local_api(&server.url), Duration::from_secs(1)));
     // Each relayer keeps its own store (SQLite files here; Postgres for replicas).
     let dir = tempdir()?;
     let mut stores = Vec::new();
     for name in ["a", "b", "c"] {
-        stores.push(
-            Store::connect(&format!(
-                "sqlite://{}",
-                dir.join(format!("relayer-{name}.db")).display()
-            ))
-            .await?,
-        );
+        stores.push(Store::connect(&format!("sqlite://{}", dir.join(format!("relayer-{name}.db")).display())).await?);
     }
-    let providers =
-        Arc::new(ConfiguredProviders::from_config(&gw.providers).map_err(anyhow::Error::msg)?);
-    let gateway = Gateway::with_store(gw, balances, providers, stores[0].clone())
-        .map_err(anyhow::Error::msg)?;
+    let providers = Arc::new(ConfiguredProviders::from_config(&gw.providers).map_err(anyhow::Error::msg)?);
+    let gateway = Gateway::with_store(gw, balances, providers, stores[0].clone()).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gateway_addr = listener.local_addr()?;
     let gateway_task = tokio::spawn(gateway.clone().serve(listener));
@@ -215,21 +156,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::write(&key_file, hex::encode(operator.to_bytes()))?;
     // Demo prices, high enough that a few requests are worth settling on-chain:
     // 200 TON per million prompt tokens, 800 TON per million completion tokens.
-    let prices = Prices {
-        prompt: 200 * TON as u64,
-        cached_prompt: 20 * TON as u64,
-        completion: 800 * TON as u64,
-    };
+    let prices = Prices { prompt: 200 * TON as u64, cached_prompt: 20 * TON as u64, completion: 800 * TON as u64 };
     let worker_config = WorkerConfig {
         backend_url: llama.base_url(),
         operator_key_file: key_file,
         owner: address::to_raw(&provider.address),
         max_concurrency: 1,
         relayers: vec![RelayerEndpoint {
-            url: format!(
-                "ws://{gateway_addr}{}",
-                spindle_worker::protocol::CONNECT_PATH
-            ),
+            url: format!("ws://{gateway_addr}{}", spindle_worker::protocol::CONNECT_PATH),
             address: Some(address::to_raw(&relayer_address)),
         }],
         prices: [(llama.alias().to_owned(), prices)].into(),
@@ -243,66 +177,39 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }));
     // Relayers 2 and 3 serve the peer API through which the home gateway asks
     // for their voucher signatures; each checks the chain and its own store first.
-    let signer = |i: usize| {
-        Arc::new(VoucherSigner {
-            store: stores[i].clone(),
-            key: relayer_keys[i].clone(),
-            set: set.clone(),
-            api: local_api(&server.url),
-            global_id,
-        })
-    };
+    let signer = |i: usize| Arc::new(VoucherSigner {
+        store: stores[i].clone(),
+        key: relayer_keys[i].clone(),
+        set: set.clone(),
+        api: local_api(&server.url),
+        global_id,
+    });
     let mut peers = Vec::new();
     let mut peer_tasks = Vec::new();
     for i in [1, 2] {
-        let others = (0..3)
-            .filter(|&j| j != i)
-            .map(|j| relayer_keys[j].verifying_key())
-            .collect();
-        let api = Arc::new(PeerApi {
-            signer: signer(i),
-            peers: others,
-        });
+        let others = (0..3).filter(|&j| j != i).map(|j| relayer_keys[j].verifying_key()).collect();
+        let api = Arc::new(PeerApi { signer: signer(i), peers: others });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        peers.push(PeerRelayer {
-            url: format!("http://{}", listener.local_addr()?),
-            key: relayer_keys[i].verifying_key(),
-        });
-        peer_tasks.push(tokio::spawn(async move {
-            axum::serve(listener, api.router()).await
-        }));
+        peers.push(PeerRelayer { url: format!("http://{}", listener.local_addr()?), key: relayer_keys[i].verifying_key() });
+        peer_tasks.push(tokio::spawn(async move { axum::serve(listener, api.router()).await }));
     }
     let base = format!("http://{gateway_addr}/v1");
     wait_for_model(&base, llama.alias()).await?;
-    p.detail(format!(
-        "gateway {base} serves {} (per 1M tokens: prompt {}, completion {})",
-        llama.alias(),
-        ton(prices.prompt.into()),
-        ton(prices.completion.into())
-    ));
+    p.detail(format!("gateway {base} serves {} (per 1M tokens: prompt {}, completion {})",
+        llama.alias(), ton(prices.prompt.into()), ton(prices.completion.into())));
 
-    p.step(&format!(
-        "Client makes {} OpenAI-compatible chat requests",
-        args.requests
-    ));
+    p.step(&format!("Client makes {} OpenAI-compatible chat requests", args.requests));
     let http = reqwest::Client::new();
     let mut spent: u128 = 0;
     let mut tokens = (0u64, 0u64);
-    let prompts = [
-        "What is TON?",
-        "Name a color.",
-        "Say hello in French.",
-        "Count to three.",
-    ];
+    let prompts = ["What is TON?", "Name a color.", "Say hello in French.", "Count to three."];
     for i in 0..args.requests {
         let prompt = prompts[i % prompts.len()];
         let r: Value = http
             .post(format!("{base}/chat/completions"))
             .bearer_auth(API_KEY)
-            .json(
-                &json!({"model": llama.alias(), "temperature": 0, "max_tokens": 24,
-                "messages": [{"role": "user", "content": prompt}]}),
-            )
+            .json(&json!({"model": llama.alias(), "temperature": 0, "max_tokens": 24,
+                "messages": [{"role": "user", "content": prompt}]}))
             .send()
             .await?
             .error_for_status()
@@ -310,21 +217,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .json()
             .await?;
         let usage = &r["usage"];
-        let cost = usage["cost_nanoton"]
-            .as_u64()
-            .context("usage.cost_nanoton missing")? as u128;
+        let cost = usage["cost_nanoton"].as_u64().context("usage.cost_nanoton missing")? as u128;
         spent += cost;
         tokens.0 += usage["prompt_tokens"].as_u64().unwrap_or(0);
         tokens.1 += usage["completion_tokens"].as_u64().unwrap_or(0);
-        let answer = r["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap_or("")
-            .replace('\n', " ");
-        p.detail(format!(
-            "{prompt:?} → {:?} ({} tokens, {cost} nanoTON)",
-            answer.chars().take(60).collect::<String>(),
-            usage["total_tokens"]
-        ));
+        let answer = r["choices"][0]["message"]["content"].as_str().unwrap_or("").replace('\n', " ");
+        p.detail(format!("{prompt:?} → {:?} ({} tokens, {cost} nanoTON)",
+            answer.chars().take(60).collect::<String>(), usage["total_tokens"]));
     }
 
     p.step("Relayer 1 collects a 2-of-3 voucher from its peers and posts it on-chain");
@@ -338,33 +237,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         settle_value: TON / 10,
         voucher_validity_secs: 600,
     };
-    match poster
-        .settle(&account, &provider.address)
-        .await
-        .map_err(anyhow::Error::msg)?
-    {
-        Settled::Confirmed { cumulative, .. } => p.detail(format!(
-            "voucher for {} confirmed on-chain",
-            ton(cumulative)
-        )),
-        Settled::Nothing { paid } => {
-            bail!("the relayer found nothing to settle (chain already paid {paid})")
-        }
+    match poster.settle(&account, &provider.address).await.map_err(anyhow::Error::msg)? {
+        Settled::Confirmed { cumulative, .. } => p.detail(format!("voucher for {} confirmed on-chain", ton(cumulative))),
+        Settled::Nothing { paid } => bail!("the relayer found nothing to settle (chain already paid {paid})"),
     }
     let owner_slice = boc::build(|b| b.store_address(&provider.address).map(|_| ()))?;
-    let paid = get_ints(
-        &api,
-        &account,
-        "get_paid",
-        &[StackArg::Slice(owner_slice.into())],
-    )
-    .await?;
-    let paid = paid
-        .first()
-        .cloned()
-        .flatten()
-        .map(|n| u128::try_from(n).unwrap_or(0))
-        .unwrap_or(0);
+    let paid = get_ints(&api, &account, "get_paid", &[StackArg::Slice(owner_slice.into())]).await?;
+    let paid = paid.first().cloned().flatten().map(|n| u128::try_from(n).unwrap_or(0)).unwrap_or(0);
     let earned = stake.state(&api).await?.earned;
 
     p.step("Client pays a job escrow 0.5 TON; the provider runs the job; relayers 1 and 2 sign its completion");
@@ -383,18 +262,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "model": llama.alias(), "temperature": 0, "max_tokens": 32,
         "messages": [{"role": "user", "content": "Write one sentence about GPUs."}]}))?;
     let spec_hash: [u8; 32] = Sha256::digest(serde_json::to_vec(&spec)?).into();
-    let job = Job {
-        amount: TON / 2,
-        deadline: devnet.now() + 600,
-        spec_hash,
-    };
+    let job = Job { amount: TON / 2, deadline: devnet.now() + 600, spec_hash };
     let escrow = job::create_job(&api, &client, &hub, 1, &job, &job_config).await?;
     // The provider runs the job on its inference server; the result's hash is
     // what the relayers sign (the relayer job API that leases jobs to workers is next).
-    let result = llama
-        .backend()
-        .send(Endpoint::ChatCompletions, spec)
-        .await?;
+    let result = llama.backend().send(Endpoint::ChatCompletions, spec).await?;
     let pay: u64 = (TON / 2 * 4 / 5) as u64; // the job used 80% of its budget
     let completion = Completion {
         global_id,
@@ -404,70 +276,36 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         pay,
         result_hash: result.result_hash.0,
     };
-    let proof = job::sign_completion(
-        set.k,
-        &completion,
-        &[(0, &relayer_keys[0]), (1, &relayer_keys[1])],
-    )?;
+    let proof = job::sign_completion(set.k, &completion, &[(0, &relayer_keys[0]), (1, &relayer_keys[1])])?;
     job::complete_job(&api, &relayer_wallet, &completion, &proof).await?;
     let job_done = job::job_state(&api, &escrow).await?;
-    ensure!(
-        job_done.state == je::COMPLETED,
-        "the escrow did not complete (state {})",
-        job_done.state
-    );
+    ensure!(job_done.state == je::COMPLETED, "the escrow did not complete (state {})", job_done.state);
     let job_earned = stake.state(&api).await?.earned - earned_before_jobs;
     let job_fee = received_from(&api, &treasury, &escrow).await?;
     p.detail(format!("result {} … pays the provider's stake {} (fee {} to the treasury), the rest back to the client",
         hex::encode(&result.result_hash.0[..6]), ton(job_earned), ton(job_fee)));
 
     p.step("A provider accepts a second job and vanishes; after the deadline anyone expires it with the evidence");
-    let job2 = Job {
-        amount: TON / 2,
-        deadline: devnet.now() + 120,
-        spec_hash,
-    };
+    let job2 = Job { amount: TON / 2, deadline: devnet.now() + 120, spec_hash };
     let escrow2 = job::create_job(&api, &client, &hub, 2, &job2, &job_config).await?;
-    let acceptance = job::sign_acceptance(
-        &operator,
-        &Acceptance {
-            global_id,
-            escrow: escrow2.clone(),
-            nonce: 2,
-            provider_owner: provider.address.clone(),
-        },
-    )?;
+    let acceptance = job::sign_acceptance(&operator, &Acceptance {
+        global_id,
+        escrow: escrow2.clone(),
+        nonce: 2,
+        provider_owner: provider.address.clone(),
+    })?;
     let stake_before_slash = stake.state(&api).await?.stake;
-    devnet.advance_time(u64::from(
-        job2.deadline + job_config.grace + 1 - devnet.now(),
-    ));
+    devnet.advance_time(u64::from(job2.deadline + job_config.grace + 1 - devnet.now()));
     devnet.produce_block(); // so the API reports the new time at once
     let client_before_refund = balance(&api, &client.address).await?;
-    job::expire_job(
-        &api,
-        &relayer_wallet,
-        &escrow2,
-        Some((&provider.address, &acceptance)),
-    )
-    .await?;
+    job::expire_job(&api, &relayer_wallet, &escrow2, Some((&provider.address, &acceptance))).await?;
     let expired = job::job_state(&api, &escrow2).await?;
-    ensure!(
-        expired.state == je::EXPIRED && expired.slashed,
-        "the second job was not expired with a slash"
-    );
+    ensure!(expired.state == je::EXPIRED && expired.slashed, "the second job was not expired with a slash");
     let slashed = stake_before_slash - stake.state(&api).await?.stake;
     let refunded = balance(&api, &client.address).await? - client_before_refund;
-    p.detail(format!(
-        "client refunded {}; provider's stake slashed {}",
-        ton(refunded),
-        ton(slashed)
-    ));
+    p.detail(format!("client refunded {}; provider's stake slashed {}", ton(refunded), ton(slashed)));
 
-    let after = Balances::read(
-        &api,
-        &[&client.address, &relayer_wallet.address, &provider.address],
-    )
-    .await?;
+    let after = Balances::read(&api, &[&client.address, &relayer_wallet.address, &provider.address]).await?;
     let left = account_balance(&api, &account).await?;
     let summary = json!({
         "requests": args.requests,
@@ -497,15 +335,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         && earned == ps::earned_from_payout(paid)
         && job_earned == ps::earned_from_payout(u128::from(pay) - fee)
         && job_fee == fee
-        && slashed
-            == (stake_config.slash_mult_pct as u128 * job2.amount / 100).min(stake_before_slash)
+        && slashed == (stake_config.slash_mult_pct as u128 * job2.amount / 100).min(stake_before_slash)
         && refunded >= job2.amount;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print_table(
-            &summary, tokens, spent, paid, earned, deposit, left, &before, &after,
-        );
+        print_table(&summary, tokens, spent, paid, earned, deposit, left, &before, &after);
     }
 
     if args.keep_running && ok {
@@ -521,10 +356,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     drop(llama);
     let _ = std::fs::remove_dir_all(&dir);
     if !ok {
-        bail!(
-            "settlement did not match the chain: {}",
-            serde_json::to_string(&summary)?
-        );
+        bail!("settlement did not match the chain: {}", serde_json::to_string(&summary)?);
     }
     Ok(())
 }
@@ -554,26 +386,15 @@ async fn start_inference(p: &Progress) -> anyhow::Result<LlamaServer> {
 
 /// A toncenter client for the local devnet: no rate limit to respect.
 fn local_api(url: &str) -> Toncenter {
-    Toncenter::new(ToncenterConfig {
-        requests_per_second: 10_000.0,
-        ..ToncenterConfig::new(url.to_owned())
-    })
+    Toncenter::new(ToncenterConfig { requests_per_second: 10_000.0, ..ToncenterConfig::new(url.to_owned()) })
 }
 
 async fn wait_for_model(base: &str, model: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     for _ in 0..300 {
-        if let Ok(r) = http
-            .get(format!("{base}/models"))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-        {
+        if let Ok(r) = http.get(format!("{base}/models")).bearer_auth(API_KEY).send().await {
             if let Ok(v) = r.json::<Value>().await {
-                if v["data"]
-                    .as_array()
-                    .is_some_and(|d| d.iter().any(|m| m["id"] == model))
-                {
+                if v["data"].as_array().is_some_and(|d| d.iter().any(|m| m["id"] == model)) {
                     return Ok(());
                 }
             }
@@ -585,11 +406,7 @@ async fn wait_for_model(base: &str, model: &str) -> anyhow::Result<()> {
 
 async fn account_balance(api: &Toncenter, account: &TonAddress) -> anyhow::Result<u128> {
     let s = get_ints(api, account, "get_account_state", &[]).await?;
-    Ok(s.get(1)
-        .cloned()
-        .flatten()
-        .map(|n| u128::try_from(n).unwrap_or(0))
-        .unwrap_or(0))
+    Ok(s.get(1).cloned().flatten().map(|n| u128::try_from(n).unwrap_or(0)).unwrap_or(0))
 }
 
 struct Balances(Vec<u128>);
@@ -614,11 +431,7 @@ pub fn ton(n: u128) -> String {
 }
 
 fn signed_ton(before: u128, after: u128) -> String {
-    if after >= before {
-        format!("+{}", ton(after - before))
-    } else {
-        format!("-{}", ton(before - after))
-    }
+    if after >= before { format!("+{}", ton(after - before)) } else { format!("-{}", ton(before - after)) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -634,70 +447,28 @@ fn print_table(
     after: &Balances,
 ) {
     println!("\nSpindle demo: settled on-chain\n");
-    println!(
-        "  {:<38} {:>20}",
-        "requests served",
-        summary["requests"].to_string()
-    );
-    println!(
-        "  {:<38} {:>20}",
-        "tokens (prompt / completion)",
-        format!("{} / {}", tokens.0, tokens.1)
-    );
+    println!("  {:<38} {:>20}", "requests served", summary["requests"].to_string());
+    println!("  {:<38} {:>20}", "tokens (prompt / completion)", format!("{} / {}", tokens.0, tokens.1));
     println!("  {:<38} {:>20}", "charged by the gateway", ton(spent));
     println!("  {:<38} {:>20}", "paid by the 2-of-3 voucher", ton(paid));
-    println!(
-        "  {:<38} {:>20}",
-        "earned by the provider's stake",
-        ton(earned)
-    );
-    println!(
-        "  {:<38} {:>20}",
-        "stake's receive gas, kept from payout",
-        ton(paid - earned.min(paid))
-    );
+    println!("  {:<38} {:>20}", "earned by the provider's stake", ton(earned));
+    println!("  {:<38} {:>20}", "stake's receive gas, kept from payout", ton(paid - earned.min(paid)));
     println!("  {:<38} {:>20}", "compute account: deposit", ton(deposit));
     println!("  {:<38} {:>20}", "compute account: left", ton(left));
     let j = &summary["escrow_job"];
     let x = &summary["expired_job"];
     let n = |v: &Value| v.as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
-    println!(
-        "  {:<38} {:>20}",
-        "escrow job: paid in",
-        ton(n(&j["amount"]))
-    );
-    println!(
-        "  {:<38} {:>20}",
-        "escrow job: provider's stake earned",
-        ton(n(&j["provider_earned"]))
-    );
-    println!(
-        "  {:<38} {:>20}",
-        "escrow job: protocol fee (treasury)",
-        ton(n(&j["treasury_fee"]))
-    );
-    println!(
-        "  {:<38} {:>20}",
-        "expired job: client refunded",
-        ton(n(&x["client_refunded"]))
-    );
-    println!(
-        "  {:<38} {:>20}",
-        "expired job: provider's stake slashed",
-        ton(n(&x["stake_slashed"]))
-    );
+    println!("  {:<38} {:>20}", "escrow job: paid in", ton(n(&j["amount"])));
+    println!("  {:<38} {:>20}", "escrow job: provider's stake earned", ton(n(&j["provider_earned"])));
+    println!("  {:<38} {:>20}", "escrow job: protocol fee (treasury)", ton(n(&j["treasury_fee"])));
+    println!("  {:<38} {:>20}", "expired job: client refunded", ton(n(&x["client_refunded"])));
+    println!("  {:<38} {:>20}", "expired job: provider's stake slashed", ton(n(&x["stake_slashed"])));
     println!("\n  wallet balance changes (including on-chain fees):");
     for (i, name) in ["client", "relayer-1", "provider"].iter().enumerate() {
         println!("  {:<38} {:>20}", name, signed_ton(before.0[i], after.0[i]));
     }
-    println!(
-        "\n  toncenter API  {}",
-        summary["api"]["toncenter"].as_str().unwrap_or("")
-    );
-    println!(
-        "  OpenAI API     {}",
-        summary["api"]["gateway"].as_str().unwrap_or("")
-    );
+    println!("\n  toncenter API  {}", summary["api"]["toncenter"].as_str().unwrap_or(""));
+    println!("  OpenAI API     {}", summary["api"]["gateway"].as_str().unwrap_or(""));
 }
 
 fn tempdir() -> anyhow::Result<std::path::PathBuf> {

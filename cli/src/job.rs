@@ -4,9 +4,7 @@
 //! acceptance as evidence, slashing the provider's stake).
 
 use spindle_sdk::message::InternalMessage;
-use spindle_sdk::protocol::job_escrow::{
-    self as je, Acceptance, Completion, Config, Job, JobState,
-};
+use spindle_sdk::protocol::job_escrow::{self as je, Acceptance, Completion, Config, Job, JobState};
 use spindle_sdk::protocol::provider_stake::BASECHAIN_GAS_PRICE;
 use spindle_sdk::protocol::relayer_set::Proof;
 use spindle_sdk::toncenter::Toncenter;
@@ -27,11 +25,7 @@ pub fn code() -> anyhow::Result<ArcCell> {
 }
 
 /// The escrow's address for (hub, client, nonce).
-pub fn escrow_address(
-    hub: &TonAddress,
-    client: &TonAddress,
-    nonce: u64,
-) -> anyhow::Result<TonAddress> {
+pub fn escrow_address(hub: &TonAddress, client: &TonAddress, nonce: u64) -> anyhow::Result<TonAddress> {
     Ok(je::state_init(code()?, hub, client, nonce)?.address(0)?)
 }
 
@@ -65,25 +59,16 @@ pub async fn create_job(
     let init = je::state_init(code()?, hub, &client.address, nonce)?;
     let escrow = init.address(0)?;
     client
-        .send(
-            api,
-            vec![
-                InternalMessage::new(escrow.clone(), create_value(job, config))
-                    .with_state_init(init)
-                    .with_body(je::create_body(job, config, nonce)?),
-            ],
-        )
+        .send(api, vec![InternalMessage::new(escrow.clone(), create_value(job, config))
+            .with_state_init(init)
+            .with_body(je::create_body(job, config, nonce)?)])
         .await?;
     Ok(escrow)
 }
 
 /// Signs `completion` with the given `(index, key)` relayers (a test and demo
 /// helper: real relayers sign separately and exchange signatures).
-pub fn sign_completion(
-    k: u8,
-    completion: &Completion,
-    relayers: &[(usize, &SigningKey)],
-) -> anyhow::Result<Proof> {
+pub fn sign_completion(k: u8, completion: &Completion, relayers: &[(usize, &SigningKey)]) -> anyhow::Result<Proof> {
     Ok(Proof::sign(k, &completion.payload()?, relayers)?)
 }
 
@@ -97,19 +82,13 @@ pub async fn complete_job(
 ) -> anyhow::Result<()> {
     let body = je::complete_body(completion, proof, completion.nonce)?;
     poster
-        .send(
-            api,
-            vec![InternalMessage::new(completion.escrow.clone(), COMPLETE_VALUE).with_body(body)],
-        )
+        .send(api, vec![InternalMessage::new(completion.escrow.clone(), COMPLETE_VALUE).with_body(body)])
         .await
 }
 
 /// The operator's acceptance signature for `provider_owner`'s stake taking job
 /// `nonce` at `escrow`.
-pub fn sign_acceptance(
-    operator: &SigningKey,
-    acceptance: &Acceptance,
-) -> anyhow::Result<Signature> {
+pub fn sign_acceptance(operator: &SigningKey, acceptance: &Acceptance) -> anyhow::Result<Signature> {
     Ok(spindle_sdk::signing::sign(operator, &acceptance.payload()?))
 }
 
@@ -121,17 +100,10 @@ pub async fn expire_job(
     escrow: &TonAddress,
     evidence: Option<(&TonAddress, &Signature)>,
 ) -> anyhow::Result<()> {
-    let value = if evidence.is_some() {
-        EXPIRE_SLASH_VALUE
-    } else {
-        EXPIRE_VALUE
-    };
+    let value = if evidence.is_some() { EXPIRE_SLASH_VALUE } else { EXPIRE_VALUE };
     let body = je::expire_body(evidence, 0)?;
     poster
-        .send(
-            api,
-            vec![InternalMessage::new(escrow.clone(), value).with_body(body)],
-        )
+        .send(api, vec![InternalMessage::new(escrow.clone(), value).with_body(body)])
         .await
 }
 

@@ -21,21 +21,12 @@ impl Payer {
     pub fn new(name: &str, key: SigningKey, global_id: i32) -> anyhow::Result<Self> {
         let wallet = WalletV5R1::new(key.verifying_key(), 0, global_id);
         let address = wallet.address()?;
-        Ok(Self {
-            name: name.to_owned(),
-            key,
-            wallet,
-            address,
-        })
+        Ok(Self { name: name.to_owned(), key, wallet, address })
     }
 
     /// Signs and sends one transfer with `messages`, then waits until the
     /// wallet's seqno moves past it (the transfer is in a block).
-    pub async fn send(
-        &self,
-        api: &Toncenter,
-        messages: Vec<InternalMessage>,
-    ) -> anyhow::Result<()> {
+    pub async fn send(&self, api: &Toncenter, messages: Vec<InternalMessage>) -> anyhow::Result<()> {
         let seqno = api.wallet_seqno(&self.address).await?;
         let now = api.get_address_information(&self.address).await?.sync_utime as u32;
         let transfer = Transfer {
@@ -81,10 +72,7 @@ pub async fn get_ints(
         .run_get_method(address, method, args)
         .await
         .with_context(|| format!("get-method {method} on {address}"))?;
-    Ok(r.stack
-        .iter()
-        .map(|v| StackValue::as_num(v).cloned())
-        .collect())
+    Ok(r.stack.iter().map(|v| StackValue::as_num(v).cloned()).collect())
 }
 
 /// The balance of `address` in nanotons (0 if it does not exist).
@@ -94,11 +82,7 @@ pub async fn balance(api: &Toncenter, address: &TonAddress) -> anyhow::Result<u1
 
 /// What `address` received from `from` over its last 100 transactions: the
 /// values of the incoming messages, before the receiver's own fees.
-pub async fn received_from(
-    api: &Toncenter,
-    address: &TonAddress,
-    from: &TonAddress,
-) -> anyhow::Result<u128> {
+pub async fn received_from(api: &Toncenter, address: &TonAddress, from: &TonAddress) -> anyhow::Result<u128> {
     let mut sum = 0;
     for tx in api.get_transactions(address, 100, None).await? {
         if let Some(m) = tx.in_msg.filter(|m| !m.source.is_empty()) {

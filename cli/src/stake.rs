@@ -39,14 +39,9 @@ impl Stake {
         let init = ps::state_init(code()?, hub, &owner.address)?;
         let address = init.address(0)?;
         owner
-            .send(
-                api,
-                vec![
-                    InternalMessage::new(address.clone(), amount)
-                        .with_state_init(init)
-                        .with_body(ps::init_body(operator, config, 0)?),
-                ],
-            )
+            .send(api, vec![InternalMessage::new(address.clone(), amount)
+                .with_state_init(init)
+                .with_body(ps::init_body(operator, config, 0)?)])
             .await?;
         Ok(Self { address })
     }
@@ -54,16 +49,8 @@ impl Stake {
     pub async fn state(&self, api: &Toncenter) -> anyhow::Result<StakeState> {
         let s = get_ints(api, &self.address, "get_stake", &[]).await?;
         let n = |i: usize| -> u128 {
-            s.get(i)
-                .cloned()
-                .flatten()
-                .and_then(|v| u128::try_from(v).ok())
-                .unwrap_or(0)
+            s.get(i).cloned().flatten().and_then(|v| u128::try_from(v).ok()).unwrap_or(0)
         };
-        Ok(StakeState {
-            stake: n(0),
-            earned: n(1),
-            unbond_at: n(2) as u32,
-        })
+        Ok(StakeState { stake: n(0), earned: n(1), unbond_at: n(2) as u32 })
     }
 }
