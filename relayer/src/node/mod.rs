@@ -127,7 +127,11 @@ impl Node {
                 source,
             })?;
         let key = SigningKey::from_bytes(config.key.seed());
-        let set = config.relayer_set.to_set().map_err(NodeError::Setup)?;
+        let set = config.relayer_set.to_set().map_err(|e| {
+            NodeError::Setup(format!(
+                "relayer_set / peers: {e} (is every pubkey a real ed25519 public key?)"
+            ))
+        })?;
         let holder = format!(
             "{}-{}-{}",
             hostname(),

@@ -10,5 +10,6 @@ mod harness;
 mod jobs;
 mod leases;
 mod migrations;
+mod node;
 mod outbox;
 mod signing;
