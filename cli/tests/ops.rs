@@ -312,12 +312,17 @@ async fn relayer_serves_health_readiness_and_metrics_and_stops_on_sigterm() {
     let (_devnet, server) = devnet().await;
     let dir = temp_dir("run");
     relayer_init(&dir, &server.url);
-    let (relayer, url) = relayer_run(&dir, &[]);
+    let (relayer, url) = relayer_run(&dir, &[("SPINDLE_LOG_FORMAT", "json")]);
     let http = reqwest::Client::new();
 
-    let r = http.get(format!("{url}/healthz")).send().await.unwrap();
+    let r = http
+        .get(format!("{url}/healthz"))
+        .header("x-request-id", "ops-test-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers().contains_key("x-request-id"));
+    assert_eq!(r.headers()["x-request-id"], "ops-test-42");
     let r = http.get(format!("{url}/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", relayer.log());
     let body: Value = r.json().await.unwrap();
@@ -370,8 +375,29 @@ async fn relayer_serves_health_readiness_and_metrics_and_stops_on_sigterm() {
     assert_eq!(s["ready"], true);
     assert_eq!(s["workers"], 0.0);
 
+    let log_path = relayer.stderr.clone();
     let status = relayer.terminate();
     assert!(status.success(), "exit on SIGTERM: {status:?}");
+    // JSON logs: every line an object; the request's line carries its id; no key.
+    let log = std::fs::read_to_string(log_path).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["span"]["id"] == "ops-test-42"
+            && l["span"]["route"] == "/healthz"
+            && l["fields"]["status"] == 200),
+        "no log line for the request:\n{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "shutting down: draining"),
+        "{log}"
+    );
+    let seed = std::fs::read_to_string(dir.join("relayer.key")).unwrap();
+    assert!(!log.contains(seed.trim()), "the relayer key was logged");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
