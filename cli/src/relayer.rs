@@ -14,6 +14,10 @@ use spindle_relayer::config::{Config, ExampleSettings, RelayerKey, example_confi
 use spindle_relayer::node::{Node, metrics};
 
 /// Operator commands for a relayer.
+const INIT_EXAMPLES: &str = "Examples:\n  spindle relayer init --dir /etc/spindle --hub EQ... \\\n      --chain-url https://toncenter.com/api/v2/ --global-id -239\n  spindle relayer init --dir ./r1 --hub 0:... --chain-url http://127.0.0.1:8081/api/v2/ --global-id -1313";
+const RUN_EXAMPLES: &str = "Examples:\n  spindle relayer run --config /etc/spindle/relayer.toml\n  SPINDLE_STORE_URL=postgres://spindle@db/spindle spindle relayer run -c relayer.toml --log-format json\n  SPINDLE_LOG=info,spindle_relayer=debug spindle relayer run -c relayer.toml";
+const STATUS_EXAMPLES: &str = "Examples:\n  spindle relayer status\n  spindle relayer status --url http://10.0.0.2:8480 --json";
+
 #[derive(Debug, Subcommand)]
 pub enum RelayerCommand {
     /// Write a commented config and a new relayer key (mode 0600) into a directory.
@@ -21,10 +25,7 @@ pub enum RelayerCommand {
     /// Refuses to overwrite an existing config or key (a key is the relayer's
     /// identity in the relayer set). Prints the public key (give it to the
     /// hub's governance and the other relayers) and the wallet address to fund.
-    ///
-    /// Example:
-    ///   spindle relayer init --dir /etc/spindle --hub EQ... \
-    ///       --chain-url https://toncenter.com/api/v2/ --global-id -239
+    #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Run the relayer: gateway, worker API, peer API, voucher poster, health, metrics.
     ///
@@ -33,18 +34,12 @@ pub enum RelayerCommand {
     /// written by `init` names each one). An invalid config exits with code 2
     /// and one line per problem, naming the setting. SIGTERM or Ctrl-C drains:
     /// unsettled vouchers are posted before the process exits.
-    ///
-    /// Examples:
-    ///   spindle relayer run --config /etc/spindle/relayer.toml
-    ///   SPINDLE_STORE_URL=postgres://spindle@db/spindle spindle relayer run -c relayer.toml --log-format json
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Show a running relayer's readiness and a summary of its metrics.
     ///
     /// Exits 0 when the relayer is ready, 1 when it is not or cannot be reached.
-    ///
-    /// Examples:
-    ///   spindle relayer status
-    ///   spindle relayer status --url http://10.0.0.2:8480 --json
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
 }
 

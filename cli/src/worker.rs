@@ -15,6 +15,11 @@ use spindle_worker::agent::WorkerConfig;
 use crate::relayer::write_new;
 
 /// Provider commands for the worker agent.
+const INIT_EXAMPLES: &str = "Example:\n  spindle worker init --dir /etc/spindle-worker --owner EQ... \\\n      --relayer wss://relayer-1.example.org/v1/worker/connect \\\n      --backend http://127.0.0.1:8000 --model llama-3.1-8b --completion-price 400000000";
+const RUN_EXAMPLES: &str =
+    "Example:\n  spindle worker run --config /etc/spindle-worker/worker.toml";
+const STATUS_EXAMPLES: &str = "Example:\n  spindle worker status --config worker.toml --json";
+
 #[derive(Debug, Subcommand)]
 pub enum WorkerCommand {
     /// Write a worker config and a new operator key (mode 0600) into a directory.
@@ -22,11 +27,7 @@ pub enum WorkerCommand {
     /// Refuses to overwrite either file. Prints the operator public key: set it
     /// on your provider stake (the on-chain operator key) and give it to the
     /// relayers that should accept your workers.
-    ///
-    /// Example:
-    ///   spindle worker init --dir /etc/spindle-worker --owner EQ... \
-    ///       --relayer wss://relayer-1.example.org/v1/worker/connect \
-    ///       --backend http://127.0.0.1:8000 --model llama-3.1-8b --completion-price 400000000
+    #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Connect to the relayers and serve requests from the local inference server.
     ///
@@ -34,16 +35,12 @@ pub enum WorkerCommand {
     /// jittered backoff. It advertises the backend's models that have a price,
     /// withdraws its capacity while the backend is down, and on SIGTERM finishes
     /// what is in flight (up to drain_timeout_secs) before exiting.
-    ///
-    /// Example:
-    ///   spindle worker run --config /etc/spindle-worker/worker.toml
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Check the backend and every configured relayer.
     ///
     /// Exits 0 when the backend answers and every relayer is ready, 1 otherwise.
-    ///
-    /// Example:
-    ///   spindle worker status --config worker.toml --json
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
 }
 

@@ -5,7 +5,7 @@
 //! Ctrl-C in [`Node::run`]) stops taking requests, lets each task finish (the voucher
 //! poster drains: it posts every unsettled voucher) and closes the store.
 //!
-//! To add a component, add one line to [`routers`] (its HTTP routes) and/or one to
+//! To add a component, add one line to `routers()` (its HTTP routes) and/or one to
 //! the `BACKGROUND TASKS` list in [`Node::start`] (a future that returns once the
 //! `stopping` signal fires). Both lists are marked in the code.
 //!
