@@ -277,9 +277,28 @@ impl Node {
                 Ok(())
             }
         };
+        release_posting_lease(&self.parts).await;
         self.parts.store.close().await;
         tracing::info!("stopped");
         served
+    }
+}
+
+/// Gives the voucher-posting lease up if this replica holds it, so a restarted or
+/// other replica posts at once instead of waiting out the lease. Renewing with a
+/// zero lifetime returns the lease (and its fencing token) only if it is ours or
+/// free; another replica's live lease is left alone.
+async fn release_posting_lease(parts: &Parts) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let lease = crate::settle::poster::LEASE;
+    if let Ok(Some(held)) = parts
+        .store
+        .acquire_posting_lease(lease, &parts.ops.holder, now, 0)
+        .await
+    {
+        let _ = parts.store.release_posting_lease(&held).await;
     }
 }
 

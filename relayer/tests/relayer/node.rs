@@ -114,7 +114,40 @@ async fn metrics_count_what_the_store_holds(db: TestDb) {
         ),
         Some(1.0)
     );
+    // This replica takes the posting lease; metrics say so; shutdown gives it up, so
+    // another replica can post at once instead of waiting out the lease.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let lease = spindle_relayer::settle::poster::LEASE;
+    let holder = node.parts.ops.holder.clone();
+    assert!(
+        store
+            .acquire_posting_lease(lease, &holder, now, 120)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .acquire_posting_lease(lease, "other-replica", now, 120)
+            .await
+            .unwrap()
+            .is_none(),
+        "the lease is live"
+    );
+    let held = scrape().await;
+    assert_eq!(value(&held, "spindle_posting_lease_held"), Some(1.0));
     node.shutdown().await.unwrap();
+    assert!(
+        store
+            .acquire_posting_lease(lease, "other-replica", now, 120)
+            .await
+            .unwrap()
+            .is_some(),
+        "shutdown did not release the posting lease"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
