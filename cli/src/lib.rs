@@ -5,5 +5,8 @@ pub mod cmd;
 pub mod demo;
 pub mod hub;
 pub mod job;
+pub mod logging;
 pub mod onchain;
+pub mod relayer;
 pub mod stake;
+pub mod worker;

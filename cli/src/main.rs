@@ -1,15 +1,23 @@
 //! `spindle`: one binary for every Spindle user — the demo, the local chain,
-//! and (as they land) the relayer, worker, client, provider and operator commands.
+//! the relayer operator's and the provider's commands, and (as they land) the
+//! client and provider on-chain commands.
 
 use clap::{Parser, Subcommand};
+use spindle_cli::logging::{self, LogFormat};
 
 /// Pay-per-use GPU compute on TON.
 ///
 /// Clients pay for GPU work from any TON wallet, providers stake TON and run the
 /// jobs, relayer operators dispatch jobs and post k-of-n signed proofs on-chain.
+///
+/// Start with `spindle demo`. Operators: `spindle relayer init --help`.
+/// Providers: `spindle worker init --help`.
 #[derive(Parser)]
 #[command(name = "spindle", version, propagate_version = true)]
 struct Cli {
+    /// Log line format on stderr (filter with SPINDLE_LOG or RUST_LOG, e.g. `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SPINDLE_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +38,12 @@ enum Command {
     /// Prints the API URL and funded test wallets with their keys. Point any TON
     /// client at the printed URL, as you would at toncenter.
     Devnet(spindle_devnet::RunArgs),
+    /// Relayer operators: init a config and key, run the relayer, check its status.
+    #[command(subcommand)]
+    Relayer(spindle_cli::relayer::RelayerCommand),
+    /// Providers: init, run and check the worker beside an inference server.
+    #[command(subcommand)]
+    Worker(spindle_cli::worker::WorkerCommand),
     /// Provider: stake TON under a hub, rotate the operator key, unbond, withdraw.
     ///
     /// Sign with --key-file, SPINDLE_MNEMONIC or --mnemonic-stdin, or pay from your
@@ -45,15 +59,31 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
-    match Cli::parse().command {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes, without a backtrace: errors here say what to do.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Long-running services log what they do; one-shot commands only problems.
+    let default = match &cli.command {
+        Command::Relayer(spindle_cli::relayer::RelayerCommand::Run(_))
+        | Command::Worker(spindle_cli::worker::WorkerCommand::Run(_)) => "info",
+        _ => "warn",
+    };
+    logging::init(cli.log_format, default);
+    match cli.command {
         Command::Demo(args) => spindle_cli::demo::run(args).await,
         Command::Devnet(args) => spindle_devnet::run(args).await,
+        Command::Relayer(command) => spindle_cli::relayer::run(command).await,
+        Command::Worker(command) => spindle_cli::worker::run(command).await,
         Command::Provider(args) => {
             spindle_cli::cmd::finish(spindle_cli::cmd::provider::run(args).await)
         }

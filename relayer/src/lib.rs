@@ -4,13 +4,16 @@
 //! [`config`] (TOML + `SPINDLE_…` environment, validated at start), [`store`] (SQLite or
 //! Postgres, with the protocol's safety rules in the schema), [`job`] (the job
 //! lifecycle), [`outbox`] (on-chain actions as a typed state machine), [`gateway`] (the
-//! OpenAI-compatible API and worker links) and [`settle`] (k-of-n vouchers and escrow
-//! completions, posted exactly once).
+//! OpenAI-compatible API and worker links), [`jobs`] (the job API and scheduler),
+//! [`settle`] (k-of-n vouchers and escrow completions, posted exactly once), [`ui`] (the
+//! dashboard) and [`node`], which assembles them into the running relayer that
+//! `spindle relayer run` starts.
 
 pub mod config;
 pub mod gateway;
 pub mod job;
 pub mod jobs;
+pub mod node;
 pub mod outbox;
 pub mod settle;
 pub mod store;

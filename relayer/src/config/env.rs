@@ -7,8 +7,12 @@
 //! | `SPINDLE_CHAIN_API_KEY` | `chain.api_key` | (secret) |
 //! | `SPINDLE_CHAIN_RPS` | `chain.rps` | `10` |
 //! | `SPINDLE_CHAIN_HUB` | `chain.hub` | `EQ…` |
+//! | `SPINDLE_CHAIN_GLOBAL_ID` | `chain.global_id` | `-239` |
 //! | `SPINDLE_RELAYER_KEY_FILE` | `relayer.key_file` | `/etc/spindle/relayer.key` |
 //! | `SPINDLE_RELAYER_LISTEN` | `relayer.listen` | `0.0.0.0:8480` |
+//! | `SPINDLE_RELAYER_WALLET_KEY_FILE` | `relayer.wallet_key_file` | `/etc/spindle/wallet.key` |
+//! | `SPINDLE_RELAYER_SET_K` | `relayer_set.k` | `2` |
+//! | `SPINDLE_RELAYER_SET_VERSION` | `relayer_set.version` | `1` |
 //! | `SPINDLE_STORE_URL` | `store.url` | `postgres://spindle@db/spindle` |
 //! | `SPINDLE_PEERS` | `[[peers]]` (replaces all) | `<pubkey hex>@https://r2:8480,<pubkey hex>@https://r3:8480` |
 //! | `SPINDLE_THRESHOLDS_VOUCHER_POST` | `thresholds.voucher_post` | `1000000000` |
@@ -52,12 +56,31 @@ pub const ENV_VARS: &[EnvVar] = &[
     var("SPINDLE_CHAIN_RPS", "chain", "rps", Kind::Integer),
     var("SPINDLE_CHAIN_HUB", "chain", "hub", Kind::Text),
     var(
+        "SPINDLE_CHAIN_GLOBAL_ID",
+        "chain",
+        "global_id",
+        Kind::Integer,
+    ),
+    var(
         "SPINDLE_RELAYER_KEY_FILE",
         "relayer",
         "key_file",
         Kind::Text,
     ),
     var("SPINDLE_RELAYER_LISTEN", "relayer", "listen", Kind::Text),
+    var(
+        "SPINDLE_RELAYER_WALLET_KEY_FILE",
+        "relayer",
+        "wallet_key_file",
+        Kind::Text,
+    ),
+    var("SPINDLE_RELAYER_SET_K", "relayer_set", "k", Kind::Integer),
+    var(
+        "SPINDLE_RELAYER_SET_VERSION",
+        "relayer_set",
+        "version",
+        Kind::Integer,
+    ),
     var("SPINDLE_STORE_URL", "store", "url", Kind::Text),
     var(
         "SPINDLE_THRESHOLDS_VOUCHER_POST",

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use example::example_config;
+pub use example::{ExampleSettings, example_config, example_config_with};
 pub use secret::{RelayerKey, Secret};
 
 /// A validated relayer configuration.
@@ -34,6 +34,49 @@ pub struct Config {
     pub peers: Vec<Peer>,
     pub prices: Vec<Price>,
     pub thresholds: Thresholds,
+    /// The relayer set this relayer signs in, as the contracts snapshot it.
+    pub relayer_set: RelayerSetConfig,
+    /// The key of the W5 wallet that posts vouchers and proofs (by default the relayer
+    /// key itself: one key file to guard). Its wallet address is the relayer's address.
+    pub wallet_key: RelayerKey,
+    /// The OpenAI-compatible gateway and worker API (`[gateway]`); its
+    /// `relayer_address` and `global_id` are derived, not configured.
+    pub gateway: crate::gateway::GatewayConfig,
+}
+
+/// The relayer set (`[relayer_set]`): its version, threshold and members in on-chain
+/// order. Every member of a set must configure the same set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayerSetConfig {
+    pub version: u32,
+    pub k: u8,
+    /// ed25519 public keys in the set's order (this relayer's and its peers').
+    pub members: Vec<[u8; 32]>,
+}
+
+impl RelayerSetConfig {
+    /// The set as the SDK builds and checks it.
+    pub fn to_set(&self) -> Result<spindle_sdk::protocol::relayer_set::RelayerSet, String> {
+        let keys = self
+            .members
+            .iter()
+            .map(|k| spindle_sdk::VerifyingKey::from_bytes(k).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        spindle_sdk::protocol::relayer_set::RelayerSet::new(self.version, self.k, keys)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Config {
+    /// The W5 wallet (workchain 0) that posts on-chain for this relayer.
+    pub fn wallet(&self) -> spindle_sdk::wallet::WalletV5R1 {
+        wallet_of(&self.wallet_key, self.chain.global_id)
+    }
+}
+
+pub(crate) fn wallet_of(key: &RelayerKey, global_id: i32) -> spindle_sdk::wallet::WalletV5R1 {
+    let public = spindle_sdk::SigningKey::from_bytes(key.seed()).verifying_key();
+    spindle_sdk::wallet::WalletV5R1::new(public, 0, global_id)
 }
 
 /// How to reach the chain.
@@ -48,6 +91,9 @@ pub struct ChainConfig {
     pub hub: String,
     /// The same address in raw `workchain:hex` form, as the store keys addresses.
     pub hub_raw: String,
+    /// The network's global id (-239 mainnet, -3 testnet, -1313 the devnet): part of
+    /// every signed payload and of the wallet's id.
+    pub global_id: i32,
 }
 
 /// Where the store lives; `Debug` and `Display` hide a password.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    ChainConfig, Config, ConfigError, Peer, Price, Problem, RelayerKey, Secret, StoreUrl,
-    Thresholds,
+    ChainConfig, Config, ConfigError, Peer, Price, Problem, RelayerKey, RelayerSetConfig, Secret,
+    StoreUrl, Thresholds,
 };
 
 pub const DEFAULT_RPS: u32 = 10;
@@ -19,6 +19,8 @@ pub const DEFAULT_VOUCHER_POST: u64 = 1_000_000_000;
 pub const DEFAULT_LEASE_SECS: u64 = 60;
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
 pub const DEFAULT_CONFIRMATION_DEPTH: u32 = 1;
+/// TON mainnet's global id.
+pub const DEFAULT_GLOBAL_ID: i32 = -239;
 /// n ≤ 10 relayers in a set (protocol rule 10), so at most 9 peers.
 const MAX_PEERS: usize = 9;
 
@@ -31,6 +33,17 @@ pub(crate) struct RawConfig {
     peers: Vec<RawPeer>,
     prices: Vec<RawPrice>,
     thresholds: RawThresholds,
+    relayer_set: RawSet,
+    /// Checked by deserialising into [`crate::gateway::GatewayConfig`].
+    gateway: Option<toml::Table>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawSet {
+    version: Option<i64>,
+    k: Option<i64>,
+    members: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -40,6 +53,7 @@ struct RawChain {
     api_key: Option<String>,
     rps: Option<i64>,
     hub: Option<String>,
+    global_id: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -47,6 +61,7 @@ struct RawChain {
 struct RawRelayer {
     key_file: Option<String>,
     listen: Option<String>,
+    wallet_key_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -183,6 +198,18 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             }
         });
 
+    let global_id = match raw.chain.global_id.unwrap_or(DEFAULT_GLOBAL_ID as i64) {
+        id if i32::try_from(id).is_ok() => id as i32,
+        id => {
+            c.fail(
+                "chain.global_id",
+                format!("is {id}"),
+                "set the network's global id: -239 mainnet, -3 testnet, -1313 the local devnet",
+            );
+            DEFAULT_GLOBAL_ID
+        }
+    };
+
     // relayer key
     let key_file = c
         .required(
@@ -193,7 +220,12 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .map(PathBuf::from);
     let key = key_file
         .as_ref()
-        .and_then(|path| check_key_file(&mut c, path));
+        .and_then(|path| check_key_file(&mut c, "relayer.key_file", path));
+
+    let wallet_key = match raw.relayer.wallet_key_file.filter(|p| !p.trim().is_empty()) {
+        Some(path) => check_key_file(&mut c, "relayer.wallet_key_file", &PathBuf::from(path)),
+        None => key.as_ref().map(|k| RelayerKey::from_seed(*k.seed())),
+    };
 
     let listen_text = raw
         .relayer
@@ -358,15 +390,21 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         100,
     ) as u32;
 
-    match (c.0.is_empty(), api_url, hub, hub_raw, key_file, key, listen) {
+    let own = key.as_ref().map(RelayerKey::public_key);
+    let relayer_set = relayer_set(&mut c, raw.relayer_set, own, &peers);
+    let gateway = wallet_key
+        .as_ref()
+        .and_then(|w| gateway(&mut c, raw.gateway, w, global_id));
+
+    match (
+        c.0.is_empty(),
+        (api_url, hub, hub_raw, key_file, key, listen),
+        (wallet_key, relayer_set, gateway),
+    ) {
         (
             true,
-            Some(api_url),
-            Some(hub),
-            Some(hub_raw),
-            Some(key_file),
-            Some(key),
-            Some(listen),
+            (Some(api_url), Some(hub), Some(hub_raw), Some(key_file), Some(key), Some(listen)),
+            (Some(wallet_key), Some(relayer_set), Some(gateway)),
         ) => Ok(Config {
             chain: ChainConfig {
                 api_url,
@@ -374,6 +412,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 rps,
                 hub,
                 hub_raw,
+                global_id,
             },
             key_file,
             key,
@@ -387,6 +426,9 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 heartbeat_interval: Duration::from_secs(heartbeat),
                 confirmation_depth: depth,
             },
+            relayer_set,
+            wallet_key,
+            gateway,
         }),
         _ => Err(ConfigError::Invalid(c.0)),
     }
@@ -394,14 +436,14 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
 /// The key file must be a regular file that only its owner can read; its content is
 /// parsed but never echoed.
-fn check_key_file(c: &mut Checker, path: &PathBuf) -> Option<RelayerKey> {
+fn check_key_file(c: &mut Checker, setting: &str, path: &PathBuf) -> Option<RelayerKey> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
             c.fail(
-                "relayer.key_file",
+                setting,
                 format!("{shown} cannot be opened ({e})"),
                 "check the path, or create a key with `spindle relayer init`",
             );
@@ -410,7 +452,7 @@ fn check_key_file(c: &mut Checker, path: &PathBuf) -> Option<RelayerKey> {
     };
     if !meta.is_file() {
         c.fail(
-            "relayer.key_file",
+            setting,
             format!("{shown} is not a regular file"),
             "point it at the key file itself",
         );
@@ -419,7 +461,7 @@ fn check_key_file(c: &mut Checker, path: &PathBuf) -> Option<RelayerKey> {
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         c.fail(
-            "relayer.key_file",
+            setting,
             format!("{shown} has mode {mode:04o}, so other users can read the relayer key"),
             format!("run `chmod 600 {shown}`"),
         );
@@ -429,11 +471,134 @@ fn check_key_file(c: &mut Checker, path: &PathBuf) -> Option<RelayerKey> {
         Ok(key) => Some(key),
         Err(why) => {
             c.fail(
-                "relayer.key_file",
+                setting,
                 format!("{shown} {why}"),
                 "write the key as 64 hex digits, or create one with `spindle relayer init`",
             );
             None
         }
     }
+}
+
+/// The set: `members` in on-chain order if given (they must be exactly this relayer and
+/// its peers), else this relayer and its peers ordered by key, so every member of a set
+/// configured with the same peers derives the same set. `k` defaults to a majority.
+fn relayer_set(
+    c: &mut Checker,
+    raw: RawSet,
+    own: Option<[u8; 32]>,
+    peers: &[super::Peer],
+) -> Option<RelayerSetConfig> {
+    let own = own?;
+    let mut expected: Vec<[u8; 32]> = peers.iter().map(|p| p.pubkey).collect();
+    expected.push(own);
+    let members = match raw.members {
+        None => {
+            expected.sort();
+            expected
+        }
+        Some(list) => {
+            let mut members = Vec::new();
+            for (i, text) in list.iter().enumerate() {
+                let mut key = [0u8; 32];
+                if hex::decode_to_slice(text.trim(), &mut key).is_err() {
+                    c.fail(
+                        &format!("relayer_set.members[{i}]"),
+                        "is not 64 hex digits",
+                        "list each member's ed25519 public key in hex, in the set's on-chain order",
+                    );
+                    return None;
+                }
+                members.push(key);
+            }
+            let mut a = members.clone();
+            let mut b = expected.clone();
+            a.sort();
+            b.sort();
+            if a != b {
+                c.fail(
+                    "relayer_set.members",
+                    format!(
+                        "lists {} keys that are not exactly this relayer ({}…) and its {} peers",
+                        members.len(),
+                        &hex::encode(own)[..16],
+                        peers.len()
+                    ),
+                    "list this relayer's key and every [[peers]] key once, in the hub's order",
+                );
+                return None;
+            }
+            members
+        }
+    };
+    let n = members.len() as u64;
+    let k = c.range("relayer_set.k", raw.k, n / 2 + 1, 1, n) as u8;
+    let version = c.range("relayer_set.version", raw.version, 1, 0, u32::MAX as u64) as u32;
+    Some(RelayerSetConfig {
+        version,
+        k,
+        members,
+    })
+}
+
+/// The `[gateway]` table as a [`GatewayConfig`], its identity filled in from the wallet.
+fn gateway(
+    c: &mut Checker,
+    table: Option<toml::Table>,
+    wallet_key: &RelayerKey,
+    global_id: i32,
+) -> Option<crate::gateway::GatewayConfig> {
+    let mut table = table.unwrap_or_default();
+    for derived in ["relayer_address", "global_id"] {
+        if table.contains_key(derived) {
+            c.fail(
+                &format!("gateway.{derived}"),
+                "is derived, not configured",
+                "remove it: the address is the relayer wallet's, the id is chain.global_id",
+            );
+            return None;
+        }
+    }
+    let address = match super::wallet_of(wallet_key, global_id).address() {
+        Ok(a) => spindle_sdk::address::to_raw(&a),
+        Err(e) => {
+            c.fail(
+                "relayer.wallet_key_file",
+                format!("gives no wallet address ({e})"),
+                "use a valid ed25519 seed",
+            );
+            return None;
+        }
+    };
+    table.insert("relayer_address".into(), toml::Value::String(address));
+    table.insert("global_id".into(), toml::Value::Integer(global_id.into()));
+    let config: crate::gateway::GatewayConfig = match toml::Value::Table(table).try_into() {
+        Ok(g) => g,
+        Err(e) => {
+            c.fail(
+                "gateway",
+                format!("is not valid ({})", e.to_string().trim()),
+                "see `spindle relayer init`'s example for the [gateway] settings",
+            );
+            return None;
+        }
+    };
+    if let Err(e) = crate::gateway::ConfiguredProviders::from_config(&config.providers) {
+        c.fail(
+            "gateway.providers",
+            e,
+            "list each provider's operator key (64 hex digits) and owner address",
+        );
+        return None;
+    }
+    for (i, k) in config.api_keys.iter().enumerate() {
+        if let Err(e) = spindle_sdk::address::parse_address(&k.account) {
+            c.fail(
+                &format!("gateway.api_keys[{i}].account"),
+                format!("is not a TON address ({e})"),
+                "write the compute account's address",
+            );
+        }
+    }
+    Some(config)
 }

@@ -110,6 +110,18 @@ pub struct ServedModel {
     pub capacity: u32,
 }
 
+/// A snapshot of the pool (see [`Pool::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Authenticated worker connections.
+    pub workers: usize,
+    /// Those currently offering at least one model (the others withdrew).
+    pub offering: usize,
+    /// Requests the offering workers can serve at once.
+    pub capacity: u64,
+    pub in_flight: u64,
+}
+
 #[derive(Default)]
 pub struct Pool {
     state: Mutex<State>,
@@ -200,6 +212,24 @@ impl Pool {
             .iter()
             .filter_map(|(id, w)| w.offer(model).map(|p| (*id, p)))
             .collect()
+    }
+
+    /// Connected workers, the capacity of those offering a model, and requests in
+    /// flight: for `/metrics`.
+    pub fn stats(&self) -> PoolStats {
+        let state = self.state.lock().unwrap();
+        let mut stats = PoolStats {
+            workers: state.workers.len(),
+            ..PoolStats::default()
+        };
+        for w in state.workers.values() {
+            if !w.models.is_empty() {
+                stats.offering += 1;
+                stats.capacity += u64::from(w.max_concurrency);
+            }
+            stats.in_flight += u64::from(w.in_flight);
+        }
+        stats
     }
 
     pub fn served_models(&self) -> Vec<ServedModel> {

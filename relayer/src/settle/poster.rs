@@ -77,7 +77,8 @@ pub struct Poster {
     pub voucher_validity_secs: u32,
 }
 
-const LEASE: &str = "voucher-poster";
+/// The posting lease the voucher poster takes (one replica posts at a time).
+pub const LEASE: &str = "voucher-poster";
 const EXTERNAL_VALIDITY_SECS: u64 = 60;
 
 impl Poster {

@@ -145,6 +145,27 @@ impl Store {
             .transpose()
         })
     }
+    /// All charges ever recorded (count, nanoTON) and what the chain has settled of them,
+    /// for `/metrics`.
+    pub async fn charge_summary(&self) -> Result<ChargeSummary, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(cost), 0) AS BIGINT) AS total FROM charges",
+            )
+            .fetch_one(pool)
+            .await?;
+            let settled = sqlx::query(
+                "SELECT CAST(COALESCE(SUM(settled), 0) AS BIGINT) AS settled FROM vouchers",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(ChargeSummary {
+                count: from_db("count", row.int("n")?)?,
+                charged: from_db("charged", row.int("total")?)?,
+                settled: from_db("settled", settled.int("settled")?)?,
+            })
+        })
+    }
 }
 
 pub(super) fn totals<R: RowExt>(row: &R) -> Result<PairTotals, StoreError> {
@@ -154,4 +175,12 @@ pub(super) fn totals<R: RowExt>(row: &R) -> Result<PairTotals, StoreError> {
         charged: from_db("charged", row.int("charged")?)?,
         settled: from_db("settled", row.int("settled")?)?,
     })
+}
+
+/// Totals over every charge, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChargeSummary {
+    pub count: u64,
+    pub charged: u64,
+    pub settled: u64,
 }

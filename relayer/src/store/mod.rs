@@ -24,7 +24,7 @@ mod specs;
 mod views;
 
 pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
-pub use charges::{Charge, PairTotals, VoucherPost};
+pub use charges::{Charge, ChargeSummary, PairTotals, VoucherPost};
 pub use error::StoreError;
 pub use job_settle::{OwnJobSignature, ResultRecord};
 pub use views::{JobTimeline, OutboxView, TimelineEvent};
@@ -241,6 +241,29 @@ impl Store {
                 )
             })
             .collect())
+    }
+
+    /// Number of outbox items per (kind, state) that has any, for `/metrics`.
+    pub async fn outbox_counts_by_kind(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        use row::RowExt;
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT kind, state, COUNT(*) AS n FROM outbox GROUP BY kind, state ORDER BY kind, state",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.text("kind")?, r.text("state")?, from_db("count", r.int("n")?)?)))
+                .collect()
+        })
+    }
+
+    /// Cheapest round trip to the database, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        })
     }
 
     async fn count_by(&self, sql: &'static str) -> Result<Vec<(String, u64)>, StoreError> {

@@ -501,6 +501,21 @@ impl Store {
         })
     }
 
+    /// Who holds the posting lease `name` and until when (unix seconds), if anyone ever
+    /// took it: for `/readyz` and `spindle relayer status`.
+    pub async fn posting_lease_holder(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query("SELECT holder, expires_at FROM posting_lease WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|r| Ok((r.text("holder")?, r.int("expires_at")?))).transpose()
+        })
+    }
+
     /// Whether `lease` is still the live posting lease at `now`.
     pub async fn posting_lease_live(
         &self,

@@ -272,3 +272,78 @@ fn init_writes_a_private_key_once() {
     assert_eq!(config.key.public_key(), key.public_key());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn relayer_set_defaults_to_sorted_members_and_a_majority() {
+    let dir = crate::common::temp_dir("cfg_set");
+    let key = key_file(&dir, 0o600);
+    let text = example_config(HUB, &key);
+    let public = |seed: u8| {
+        spindle_sdk::SigningKey::from_bytes(&[seed; 32])
+            .verifying_key()
+            .to_bytes()
+    };
+    let (pa, pb) = (public(7), public(8));
+    let (a, b) = (hex::encode(pa), hex::encode(pb));
+    let peers = format!("{a}@https://r2.example:8480,{b}@https://r3.example:8480");
+    let config = Config::from_toml_str(&text, "test", env(&[("SPINDLE_PEERS", &peers)])).unwrap();
+    let own = config.key.public_key();
+    let mut expected = vec![own, pa, pb];
+    expected.sort();
+    assert_eq!(config.relayer_set.members, expected);
+    assert_eq!((config.relayer_set.k, config.relayer_set.version), (2, 1));
+    assert_eq!(config.relayer_set.to_set().unwrap().keys.len(), 3);
+    // The gateway's identity is the posting wallet's address on this network.
+    let wallet = spindle_sdk::address::to_raw(&config.wallet().address().unwrap());
+    assert_eq!(config.gateway.relayer_address, wallet);
+    assert_eq!(config.gateway.global_id, config.chain.global_id);
+
+    // Members that are not exactly this relayer and its peers are named.
+    let listed = text.replace(
+        "# members = [",
+        &format!("members = [\"{a}\", \"{}\"]\n# x = [", hex::encode(own)),
+    );
+    let err = problems(
+        Config::from_toml_str(&listed, "test", env(&[("SPINDLE_PEERS", &peers)])).unwrap_err(),
+    );
+    assert!(err.contains("relayer_set.members"), "{err}");
+    let err = problems(
+        Config::from_toml_str(
+            &text,
+            "test",
+            env(&[("SPINDLE_PEERS", &peers), ("SPINDLE_RELAYER_SET_K", "4")]),
+        )
+        .unwrap_err(),
+    );
+    assert!(
+        err.contains("relayer_set.k (SPINDLE_RELAYER_SET_K): is 4"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn gateway_identity_is_derived_and_providers_are_checked() {
+    let dir = crate::common::temp_dir("cfg_gw");
+    let key = key_file(&dir, 0o600);
+    let text = example_config(HUB, &key);
+    let with = |extra: &str| text.replace("[gateway]\n", &format!("[gateway]\n{extra}\n"));
+    let err = problems(
+        Config::from_toml_str(&with("relayer_address = \"0:00\""), "test", env(&[])).unwrap_err(),
+    );
+    assert!(
+        err.contains("gateway.relayer_address") && err.contains("derived"),
+        "{err}"
+    );
+    let bad_provider =
+        format!("{text}\n[[gateway.providers]]\noperator_key = \"zz\"\nowner = \"{HUB}\"\n");
+    let err = problems(Config::from_toml_str(&bad_provider, "test", env(&[])).unwrap_err());
+    assert!(err.contains("gateway.providers"), "{err}");
+    let err =
+        problems(Config::from_toml_str(&with("heartbeat_sec = 3"), "test", env(&[])).unwrap_err());
+    assert!(
+        err.contains("gateway") && err.contains("heartbeat_sec"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -11,6 +11,7 @@ mod job_settle;
 mod jobs;
 mod leases;
 mod migrations;
+mod node;
 mod outbox;
 mod signing;
 mod specs;

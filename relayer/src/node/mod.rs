@@ -1,0 +1,328 @@
+//! One relayer process, assembled from its [`Config`]: what `spindle relayer run` starts.
+//!
+//! [`Node::start`] opens the store, builds every component, serves all HTTP routes on
+//! `relayer.listen` and spawns the background tasks; [`Node::shutdown`] (on SIGTERM or
+//! Ctrl-C in [`Node::run`]) stops taking requests, lets each task finish (the voucher
+//! poster drains: it posts every unsettled voucher) and closes the store.
+//!
+//! To add a component, add one line to `routers()` (its HTTP routes) and/or one to
+//! the `BACKGROUND TASKS` list in [`Node::start`] (a future that returns once the
+//! `stopping` signal fires). Both lists are marked in the code.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`metrics`] | Prometheus exposition; the chain-lag hook for the watcher |
+//! | `http` | request ids, spans, access log and request counts |
+
+pub mod health;
+mod http;
+pub mod metrics;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use spindle_sdk::toncenter::{Toncenter, ToncenterConfig};
+use spindle_sdk::{SigningKey, VerifyingKey};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::Store;
+use crate::config::{ChainConfig, Config};
+use crate::gateway::{ComputeAccountBalances, ConfiguredProviders, Gateway};
+use crate::settle::{PeerApi, PeerRelayer, PostPolicy, Poster, VoucherSigner};
+
+pub use health::Ops;
+pub use http::REQUEST_ID;
+pub use metrics::Metrics;
+
+/// How often the voucher poster looks for pairs past the threshold.
+const POST_INTERVAL: Duration = Duration::from_secs(10);
+/// Every unsettled amount is posted at least this often, however small.
+const POST_MAX_DELAY: Duration = Duration::from_secs(6 * 3600);
+/// Vouchers are posted when an account's withdrawal is due within this window.
+const GRACE_MARGIN_SECS: u64 = 600;
+/// TON attached to each voucher post (the account returns what its gas did not use).
+const SETTLE_VALUE: u128 = 100_000_000;
+const VOUCHER_VALIDITY_SECS: u32 = 600;
+/// Longest the HTTP server waits for open requests (and worker sockets) on shutdown.
+const HTTP_DRAIN: Duration = Duration::from_secs(10);
+/// Longest a background task may take to finish on shutdown (the voucher drain
+/// waits for on-chain confirmation).
+const TASK_DRAIN: Duration = Duration::from_secs(120);
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot open the store {url}: {source}")]
+    Store {
+        url: String,
+        source: crate::store::StoreError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The pieces of a running relayer that routes and tasks share.
+pub struct Parts {
+    pub store: Store,
+    pub gateway: Arc<Gateway>,
+    pub signer: Arc<VoucherSigner>,
+    pub peer_api: Arc<PeerApi>,
+    pub ops: Arc<Ops>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// ROUTERS: every component's HTTP routes, one line each.
+fn routers(parts: &Parts) -> Router {
+    Router::new()
+        .merge(parts.gateway.router()) // OpenAI-compatible API + worker WebSocket API
+        .merge(parts.peer_api.router()) // peers ask for voucher signatures
+        .merge(parts.ops.router()) // /healthz, /readyz, /metrics
+}
+
+/// A running relayer.
+pub struct Node {
+    /// The address actually bound (the configured one, with port 0 resolved).
+    pub addr: SocketAddr,
+    pub parts: Arc<Parts>,
+    stopping: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+/// A toncenter client for `chain`, allowed `share` of its requests per second.
+fn toncenter(chain: &ChainConfig, share: f64) -> Toncenter {
+    let mut c = ToncenterConfig::new(chain.api_url.as_str().trim_end_matches('/'));
+    if let Some(key) = &chain.api_key {
+        c = c.with_api_key(key.expose().clone());
+    }
+    c.requests_per_second = f64::from(chain.rps) * share;
+    Toncenter::new(c)
+}
+
+/// Resolves once `stopping` turns true.
+fn stopped(mut stopping: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    }
+}
+
+impl Node {
+    /// Opens the store, builds the components and starts serving and working.
+    /// Nothing here needs the chain: a chain API that is down shows in `/readyz`.
+    pub async fn start(config: Config) -> Result<Node, NodeError> {
+        let store = Store::connect(config.store_url.expose())
+            .await
+            .map_err(|source| NodeError::Store {
+                url: config.store_url.to_string(),
+                source,
+            })?;
+        let key = SigningKey::from_bytes(config.key.seed());
+        let set = config.relayer_set.to_set().map_err(|e| {
+            NodeError::Setup(format!(
+                "relayer_set / peers: {e} (is every pubkey a real ed25519 public key?)"
+            ))
+        })?;
+        let holder = format!(
+            "{}-{}-{}",
+            hostname(),
+            std::process::id(),
+            &hex::encode(key.verifying_key().as_bytes())[..8]
+        );
+        let metrics = Arc::new(Metrics::default());
+
+        // The chain API's rate is shared: half for balances, half for signing/posting.
+        let balances = Arc::new(ComputeAccountBalances::new(
+            toncenter(&config.chain, 0.5),
+            Duration::from_secs(2),
+        ));
+        let providers = Arc::new(
+            ConfiguredProviders::from_config(&config.gateway.providers)
+                .map_err(NodeError::Setup)?,
+        );
+        let gateway =
+            Gateway::with_store(config.gateway.clone(), balances, providers, store.clone())
+                .map_err(NodeError::Setup)?;
+        let signer = Arc::new(VoucherSigner {
+            store: store.clone(),
+            key: key.clone(),
+            set,
+            api: toncenter(&config.chain, 0.5),
+            global_id: config.chain.global_id,
+        });
+        let peers = PeerRelayer::from_config(&config.peers).map_err(NodeError::Setup)?;
+        let peer_api = Arc::new(PeerApi {
+            signer: signer.clone(),
+            peers: peers.iter().map(|p| p.key).collect::<Vec<VerifyingKey>>(),
+        });
+        let mut probe = ToncenterConfig::new(config.chain.api_url.as_str().trim_end_matches('/'));
+        if let Some(k) = &config.chain.api_key {
+            probe = probe.with_api_key(k.expose().clone());
+        }
+        probe.max_retries = 0;
+        probe.requests_per_second = 0.0;
+        probe.timeout = Duration::from_secs(3);
+        let ops = Arc::new(Ops {
+            store: store.clone(),
+            probe: Toncenter::new(probe),
+            pool: gateway.pool.clone(),
+            metrics: metrics.clone(),
+            holder: holder.clone(),
+        });
+        let poster = Poster {
+            signer: signer.clone(),
+            peers,
+            http: reqwest::Client::new(),
+            wallet_key: SigningKey::from_bytes(config.wallet_key.seed()),
+            wallet: config.wallet(),
+            holder,
+            settle_value: SETTLE_VALUE,
+            voucher_validity_secs: VOUCHER_VALIDITY_SECS,
+        };
+        let parts = Arc::new(Parts {
+            store,
+            gateway,
+            signer,
+            peer_api,
+            ops,
+            metrics: metrics.clone(),
+        });
+
+        let app = http::instrument(routers(&parts), metrics);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| NodeError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| NodeError::Setup(e.to_string()))?;
+        let (stopping, rx) = watch::channel(false);
+        let server = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped(rx.clone()))
+                .into_future(),
+        );
+
+        // BACKGROUND TASKS: one line each; every future returns once `stopped` fires.
+        let policy = PostPolicy {
+            threshold: config.thresholds.voucher_post,
+            interval: POST_INTERVAL,
+            max_delay: POST_MAX_DELAY,
+            grace_margin_secs: GRACE_MARGIN_SECS,
+        };
+        let tasks: Vec<(&'static str, JoinHandle<()>)> = vec![(
+            "voucher-poster",
+            tokio::spawn({
+                let stop = stopped(rx.clone());
+                async move { poster.run(policy, stop).await }
+            }),
+        )];
+
+        tracing::info!(
+            %addr,
+            relayer = %hex::encode(key.verifying_key().as_bytes()),
+            store = %config.store_url,
+            chain = %config.chain.api_url,
+            "relayer started"
+        );
+        Ok(Node {
+            addr,
+            parts,
+            stopping,
+            server,
+            tasks,
+        })
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully.
+    pub async fn run(self) -> std::io::Result<()> {
+        shutdown_signal().await;
+        self.shutdown().await
+    }
+
+    /// Stops taking requests, lets the background tasks finish (the voucher poster's
+    /// drain), then closes the store. Bounded: a task or connection that does not end
+    /// in time is cut off (the outbox makes an interrupted post safe to resume).
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        tracing::info!("shutting down: draining");
+        let _ = self.stopping.send(true);
+        for (name, task) in self.tasks {
+            let abort = task.abort_handle();
+            match tokio::time::timeout(TASK_DRAIN, task).await {
+                Ok(_) => tracing::info!(task = name, "stopped"),
+                Err(_) => {
+                    tracing::error!(task = name, "did not finish draining in time; stopped");
+                    abort.abort();
+                }
+            }
+        }
+        let abort = self.server.abort_handle();
+        let served = match tokio::time::timeout(HTTP_DRAIN, self.server).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Ok(()),
+            Err(_) => {
+                // Worker WebSockets stay open until the workers hang up: cut them.
+                abort.abort();
+                Ok(())
+            }
+        };
+        release_posting_lease(&self.parts).await;
+        self.parts.store.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Gives the voucher-posting lease up if this replica holds it, so a restarted or
+/// other replica posts at once instead of waiting out the lease. Renewing with a
+/// zero lifetime returns the lease (and its fencing token) only if it is ours or
+/// free; another replica's live lease is left alone.
+async fn release_posting_lease(parts: &Parts) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let lease = crate::settle::poster::LEASE;
+    if let Ok(Some(held)) = parts
+        .store
+        .acquire_posting_lease(lease, &parts.ops.holder, now, 0)
+        .await
+    {
+        let _ = parts.store.release_posting_lease(&held).await;
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "relayer".into())
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
