@@ -55,6 +55,25 @@ impl Metrics {
         *self.chain_lag.lock().unwrap()
     }
 
+    /// The live figures the dashboard's health view shows: chain lag and HTTP
+    /// requests answered, of them client errors (4xx) and server errors (5xx).
+    pub fn health_summary(&self) -> serde_json::Value {
+        let requests = self.requests.lock().unwrap();
+        let count = |range: std::ops::Range<u16>| -> u64 {
+            requests
+                .iter()
+                .filter(|((_, status), _)| range.contains(status))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        serde_json::json!({
+            "chain_lag_seconds": self.chain_lag(),
+            "http_requests": count(0..1000),
+            "http_4xx": count(400..500),
+            "http_5xx": count(500..600),
+        })
+    }
+
     /// Renders every metric; store figures are read now. A store error leaves its
     /// metrics out and sets `spindle_store_up 0`.
     pub async fn render(&self, store: &Store, pool: &Pool, holder: &str) -> String {

@@ -33,7 +33,12 @@ use tokio::task::JoinHandle;
 use crate::Store;
 use crate::config::{ChainConfig, Config};
 use crate::gateway::{ComputeAccountBalances, ConfiguredProviders, Gateway};
-use crate::settle::{PeerApi, PeerRelayer, PostPolicy, Poster, VoucherSigner};
+use crate::jobs::{Jobs, JobsConfig};
+use crate::settle::{
+    JobPeerApi, JobPolicy, JobPoster, JobSigner, PeerApi, PeerRelayer, PostPolicy, Poster,
+    VoucherSigner,
+};
+use crate::ui::{NetworkInfo, Ui};
 
 pub use health::Ops;
 pub use http::REQUEST_ID;
@@ -48,6 +53,10 @@ const GRACE_MARGIN_SECS: u64 = 600;
 /// TON attached to each voucher post (the account returns what its gas did not use).
 const SETTLE_VALUE: u128 = 100_000_000;
 const VOUCHER_VALIDITY_SECS: u32 = 600;
+/// How often the job settlement loop looks for results to settle and jobs to expire.
+const JOB_SETTLE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a job's coordinator has before the next relayer of the set takes over.
+const COORDINATOR_ROTATION_SECS: i64 = 120;
 /// Longest the HTTP server waits for open requests (and worker sockets) on shutdown.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
 /// Longest a background task may take to finish on shutdown (the voucher drain
@@ -77,6 +86,9 @@ pub struct Parts {
     pub gateway: Arc<Gateway>,
     pub signer: Arc<VoucherSigner>,
     pub peer_api: Arc<PeerApi>,
+    pub jobs: Arc<Jobs>,
+    pub job_peer_api: Arc<JobPeerApi>,
+    pub ui: Arc<Ui>,
     pub ops: Arc<Ops>,
     pub metrics: Arc<Metrics>,
 }
@@ -86,6 +98,9 @@ fn routers(parts: &Parts) -> Router {
     Router::new()
         .merge(parts.gateway.router()) // OpenAI-compatible API + worker WebSocket API
         .merge(parts.peer_api.router()) // peers ask for voucher signatures
+        .merge(crate::jobs::api::router(parts.jobs.clone())) // job API: submit, status, evidence, result
+        .merge(parts.job_peer_api.router()) // peers ask for completion-proof signatures
+        .merge(parts.ui.clone().router()) // /ui dashboard
         .merge(parts.ops.router()) // /healthz, /readyz, /metrics
 }
 
@@ -160,6 +175,61 @@ impl Node {
             global_id: config.chain.global_id,
         });
         let peers = PeerRelayer::from_config(&config.peers).map_err(NodeError::Setup)?;
+        let hub = spindle_sdk::address::parse_address(&config.chain.hub_raw)
+            .map_err(|e| NodeError::Setup(format!("chain.hub: {e}")))?;
+        let jobs = Jobs::new(
+            JobsConfig {
+                lease_secs: config.thresholds.lease_duration.as_secs() as i64,
+                relayer_set: Some(signer.set.clone()),
+                ..JobsConfig::new(hub.clone(), config.chain.global_id)
+            },
+            store.clone(),
+            toncenter(&config.chain, 0.25),
+            &gateway,
+        )
+        .map_err(NodeError::Setup)?;
+        let artifact_error = |e: spindle_sdk::Error| NodeError::Setup(format!("contract artifact: {e}"));
+        let job_signer = Arc::new(JobSigner {
+            store: store.clone(),
+            key: key.clone(),
+            set: signer.set.clone(),
+            api: toncenter(&config.chain, 0.25),
+            global_id: config.chain.global_id,
+            hub: hub.clone(),
+            escrow_code: spindle_sdk::artifact!("job_escrow").map_err(artifact_error)?.code,
+            stake_code: spindle_sdk::artifact!("provider_stake").map_err(artifact_error)?.code,
+            rotation_secs: COORDINATOR_ROTATION_SECS,
+        });
+        let job_peer_api = Arc::new(JobPeerApi {
+            signer: job_signer.clone(),
+            peers: peers.iter().map(|p| p.key).collect(),
+        });
+        let ui = Arc::new(Ui {
+            store: store.clone(),
+            info: NetworkInfo {
+                network: match config.chain.global_id {
+                    -239 => "mainnet",
+                    -3 => "testnet",
+                    _ => "devnet",
+                }
+                .into(),
+                global_id: config.chain.global_id,
+                hub: Some(config.chain.hub.clone()),
+                relayer: config.gateway.relayer_address.clone(),
+                k: signer.set.k,
+                n: signer.set.keys.len() as u8,
+                explorer: match config.chain.global_id {
+                    -239 => Some("https://tonviewer.com/".into()),
+                    -3 => Some("https://testnet.tonviewer.com/".into()),
+                    _ => None,
+                },
+            },
+            gateway: Some(gateway.clone()),
+            health: Some({
+                let metrics = metrics.clone();
+                Arc::new(move || metrics.health_summary())
+            }),
+        });
         let peer_api = Arc::new(PeerApi {
             signer: signer.clone(),
             peers: peers.iter().map(|p| p.key).collect::<Vec<VerifyingKey>>(),
@@ -178,6 +248,16 @@ impl Node {
             metrics: metrics.clone(),
             holder: holder.clone(),
         });
+        // Both posters sign for the relayer's one wallet; a seqno taken by one makes the
+        // other's submission fail and retry through its outbox (never a double send).
+        let job_poster = JobPoster {
+            signer: job_signer,
+            peers: peers.clone(),
+            http: reqwest::Client::new(),
+            wallet_key: SigningKey::from_bytes(config.wallet_key.seed()),
+            wallet: config.wallet(),
+            holder: format!("{holder}-jobs"),
+        };
         let poster = Poster {
             signer: signer.clone(),
             peers,
@@ -193,6 +273,9 @@ impl Node {
             gateway,
             signer,
             peer_api,
+            jobs: jobs.clone(),
+            job_peer_api,
+            ui,
             ops,
             metrics: metrics.clone(),
         });
@@ -221,13 +304,29 @@ impl Node {
             max_delay: POST_MAX_DELAY,
             grace_margin_secs: GRACE_MARGIN_SECS,
         };
-        let tasks: Vec<(&'static str, JoinHandle<()>)> = vec![(
-            "voucher-poster",
-            tokio::spawn({
-                let stop = stopped(rx.clone());
-                async move { poster.run(policy, stop).await }
-            }),
-        )];
+        let job_policy = JobPolicy {
+            interval: JOB_SETTLE_INTERVAL,
+        };
+        let tasks: Vec<(&'static str, JoinHandle<()>)> = vec![
+            (
+                "voucher-poster",
+                tokio::spawn({
+                    let stop = stopped(rx.clone());
+                    async move { poster.run(policy, stop).await }
+                }),
+            ),
+            (
+                "job-scheduler",
+                tokio::spawn(jobs.run_scheduler(stopped(rx.clone()))),
+            ),
+            (
+                "job-poster",
+                tokio::spawn({
+                    let stop = stopped(rx.clone());
+                    async move { job_poster.run(job_policy, stop).await }
+                }),
+            ),
+        ];
 
         tracing::info!(
             %addr,
