@@ -28,7 +28,7 @@ async fn migrations_apply(db: TestDb) {
     db.store().migrate().await.unwrap();
     let again = Store::connect(&db.url).await.unwrap();
     assert_eq!(again.table_names().await.unwrap(), TABLES);
-    assert_eq!(db.raw_int("SELECT COUNT(*) FROM _sqlx_migrations").await, 3);
+    assert_eq!(db.raw_int("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
 }
 
 async fn constraints_refuse_bad_rows(db: TestDb) {
