@@ -4,7 +4,9 @@
 //! This crate so far holds the foundation that does not depend on the contracts or the
 //! SDK: [`config`] (TOML + `SPINDLE_…` environment, validated at start), [`store`]
 //! (SQLite or Postgres, with the protocol's safety rules in the schema), [`job`] (the
-//! job lifecycle) and [`outbox`] (on-chain actions as a typed state machine).
+//! job lifecycle) and [`outbox`] (on-chain actions as a typed state machine), plus
+//! [`watch`], the chain watcher that applies the followed accounts' transactions to the
+//! store exactly once.
 
 pub mod config;
 pub mod gateway;
@@ -12,5 +14,6 @@ pub mod job;
 pub mod outbox;
 pub mod settle;
 pub mod store;
+pub mod watch;
 
 pub use store::Store;

@@ -19,6 +19,7 @@ mod leases;
 mod outbox;
 mod row;
 mod signing;
+mod watched;
 
 pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
 pub use charges::{Charge, PairTotals, VoucherPost};
@@ -29,6 +30,7 @@ pub use outbox::PostingLease;
 pub use signing::{
     JobProof, ProofSignature, SignOutcome, StoredResult, Usage, VoucherRecord, VoucherSignature,
 };
+pub use watched::{WatchKind, Watched};
 
 use std::str::FromStr;
 use std::time::Duration;
