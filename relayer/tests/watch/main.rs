@@ -126,10 +126,15 @@ async fn events_from_real_contracts(db: TestDb) {
     w.quiet(&[&done, &expired, &foreign, &account]).await;
     catch_up(&w, &watcher, &db, &[&done, &expired, &foreign, &account]).await;
 
-    let state =
-        |e: TonAddress| async move { db.store().job(&raw(&e)).await.unwrap().unwrap().state };
-    assert_eq!(state(done.clone()).await, JobState::Settled);
-    assert_eq!(state(expired.clone()).await, JobState::Refunded);
+    let state = |job: Option<spindle_relayer::store::Job>| job.expect("job in the store").state;
+    assert_eq!(
+        state(db.store().job(&raw(&done)).await.unwrap()),
+        JobState::Settled
+    );
+    assert_eq!(
+        state(db.store().job(&raw(&expired)).await.unwrap()),
+        JobState::Refunded
+    );
     let voucher = db
         .store()
         .voucher(&raw(&account), &raw(&w.address(2)))
