@@ -8,7 +8,7 @@
 //! | job_escrow | `complete` | `JobSettled` |
 //! | job_escrow | `expire` that refunded (sent the client its `refund`) | `JobRefunded`; an `expire` with late evidence on an already expired job only slashes |
 //! | compute_account | `settle` | `VoucherSettled` for (account, provider owner, epoch) |
-//! | hub | anything | none (the cursor still moves) |
+//! | hub | (its outgoing `create` / `init`) | none; the escrow or compute account it deploys is followed from then on |
 //!
 //! `VoucherSettled.settled` is what the account has paid the provider in the voucher's
 //! epoch. The transaction alone does not say it (the contract pays min(delta, balance,
@@ -41,10 +41,12 @@ pub enum DecodeError {
     },
 }
 
-/// The events of one transaction, and a note if a Spindle message was refused as not ours.
+/// The events of one transaction, accounts it shows the hub deploying (to follow from
+/// now on), and a note if a Spindle message was refused as not ours.
 #[derive(Debug, Default)]
 pub struct Decoded {
     pub events: Vec<ChainEvent>,
+    pub register: Vec<(TonAddress, WatchKind)>,
     pub refused: Option<String>,
 }
 
@@ -70,6 +72,9 @@ impl Decoder<'_> {
         })?;
         if !summary.succeeded() {
             return Ok(Decoded::default());
+        }
+        if kind == WatchKind::Hub {
+            return Ok(self.hub_children(tx));
         }
         // Only internal messages act on escrows and accounts; a bounce starts with 0xffffffff.
         let Some(body) = tx
@@ -147,6 +152,30 @@ impl Decoder<'_> {
             _ => {}
         }
         Ok(out)
+    }
+
+    /// The escrows and compute accounts a hub transaction deploys: its outgoing `create`
+    /// and `init` messages. Registering one is harmless if the deploy failed (nothing
+    /// happens on that account) and its `JobFunded` is still checked against the hub.
+    fn hub_children(&self, tx: &Transaction) -> Decoded {
+        let mut out = Decoded::default();
+        for m in &tx.out_msgs {
+            let op = m
+                .body()
+                .ok()
+                .flatten()
+                .and_then(|b| op_and_query_id(&b))
+                .map(|(op, _)| op);
+            let kind = match op {
+                Some(je::op::CREATE) => WatchKind::JobEscrow,
+                Some(ca::op::INIT) => WatchKind::ComputeAccount,
+                _ => continue,
+            };
+            if let Ok(child) = address::parse_address(&m.destination) {
+                out.register.push((child, kind));
+            }
+        }
+        out
     }
 
     /// `Ok(Ok((client, nonce)))` if `escrow` is a real job_escrow of our hub,

@@ -52,6 +52,12 @@ pub struct WatchConfig {
 }
 
 impl WatchConfig {
+    /// From the relayer's validated config: its hub and `thresholds.confirmation_depth`.
+    pub fn from_config(config: &crate::config::Config) -> Result<Self, spindle_sdk::Error> {
+        let hub = address::parse_address(&config.chain.hub_raw)?;
+        Ok(Self::new(hub, config.thresholds.confirmation_depth))
+    }
+
     /// Pages of 100 (toncenter's maximum), a poll every 2 s, up to 20 fruitless
     /// requests in a row (with backoff up to 5 s) before a walk gives up until the next poll.
     pub fn new(hub: TonAddress, confirmation_depth: u32) -> Self {
@@ -292,6 +298,18 @@ impl Watcher {
                     account: w.account.clone(),
                     source,
                 })?;
+            // Follow what the hub deploys before its transaction counts as applied, so a
+            // crash in between registers it again (idempotent) rather than never.
+            for (child, kind) in &decoded.register {
+                match self.store.watch(&address::to_raw(child), *kind, now).await {
+                    Ok(_) => {}
+                    Err(e @ StoreError::WatchKindConflict { .. }) => {
+                        tracing::warn!(account = %w.account, error = %e, "watcher: hub child not followed");
+                        self.stats.lock().expect("stats lock").refused += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             if let Some(reason) = &decoded.refused {
                 tracing::warn!(account = %w.account, lt = id.lt, %reason, "watcher: Spindle message refused");
                 self.stats.lock().expect("stats lock").refused += 1;

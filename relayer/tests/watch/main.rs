@@ -299,8 +299,40 @@ async fn chain_faults(db: TestDb) {
     }
 }
 
+/// The hub's own deploys are followed without a registration: the watcher sees the
+/// hub's outgoing `create`, follows the escrow and records the funded job.
+async fn hub_deploys_are_followed(db: TestDb) {
+    let mut w = World::start().await;
+    w.hub = w.address(3); // wallet 3 stands for the hub: escrows accept its `create`
+    let hub = w.hub.clone();
+    let watcher = w.watcher(db.store().clone(), &w.url, 4, 0);
+    watcher.watch(&hub, WatchKind::Hub).await.unwrap();
+    watcher.poll_once().await.unwrap();
+    let (escrow, _) = w
+        .create_escrow_from(3, &hub, 31, w.devnet.now() + 600)
+        .await;
+    w.quiet(&[&escrow]).await;
+    catch_up(&w, &watcher, &db, &[&hub]).await;
+    catch_up(&w, &watcher, &db, &[&hub, &escrow]).await;
+    let watched = db.store().watched().await.unwrap();
+    assert!(
+        watched
+            .iter()
+            .any(|x| x.account == raw(&escrow) && x.kind == WatchKind::JobEscrow),
+        "{watched:?}"
+    );
+    let job = db
+        .store()
+        .job(&raw(&escrow))
+        .await
+        .unwrap()
+        .expect("the hub-deployed job is funded");
+    assert_eq!((job.job.nonce, job.state), (31, JobState::Funded));
+}
+
 both_backends!(
     events_from_real_contracts,
     backfill_after_downtime,
-    chain_faults
+    chain_faults,
+    hub_deploys_are_followed
 );

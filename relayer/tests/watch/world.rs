@@ -167,6 +167,18 @@ impl World {
         nonce: u64,
         deadline: u32,
     ) -> (TonAddress, Job) {
+        self.create_escrow_from(0, hub, nonce, deadline).await
+    }
+
+    /// Wallet `from` (the client, wallet 0, or the hub itself) deploys and pays `hub`'s
+    /// escrow for client wallet 0.
+    pub async fn create_escrow_from(
+        &self,
+        from: usize,
+        hub: &TonAddress,
+        nonce: u64,
+        deadline: u32,
+    ) -> (TonAddress, Job) {
         let code = spindle_sdk::artifact!("job_escrow").unwrap().code;
         let init = je::state_init(code, hub, &self.address(0), nonce).unwrap();
         let escrow = init.address(0).unwrap();
@@ -182,7 +194,7 @@ impl World {
             + je::GAS_CREATE * BASECHAIN_GAS_PRICE
             + TON / 100;
         self.send(
-            0,
+            from,
             vec![
                 InternalMessage::new(escrow.clone(), value)
                     .with_state_init(init)
