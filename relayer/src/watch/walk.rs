@@ -108,7 +108,7 @@ pub async fn since(
             Ok(page) => {
                 let mut page: Vec<Linked> =
                     page.into_iter().filter_map(|t| link(account, t)).collect();
-                page.sort_by(|a, b| b.tx.transaction_id.lt.cmp(&a.tx.transaction_id.lt));
+                page.sort_by_key(|l| std::cmp::Reverse(l.tx.transaction_id.lt));
                 page.dedup_by(|a, b| a.tx.transaction_id == b.tx.transaction_id);
                 for Linked { tx, prev } in page {
                     let id = &tx.transaction_id;
