@@ -15,8 +15,10 @@ use std::time::Duration;
 use common::{TestDb, both_backends};
 use spindle_devnet::TON;
 use spindle_relayer::job::JobState;
+use spindle_relayer::store::Cursor;
 use spindle_relayer::store::{VoucherSignature, WatchKind};
-use spindle_relayer::watch::Watcher;
+use spindle_relayer::watch::walk::WalkError;
+use spindle_relayer::watch::{WatchError, Watcher};
 use spindle_sdk::TonAddress;
 use world::{AMOUNT, GRACE, World, raw};
 
@@ -330,9 +332,63 @@ async fn hub_deploys_are_followed(db: TestDb) {
     assert_eq!((job.job.nonce, job.state), (31, JobState::Funded));
 }
 
+/// A cursor that is not in the account's history (the chain forked under the store)
+/// halts that account with a named error and applies nothing; other accounts go on.
+async fn forked_cursor_halts_the_account(db: TestDb) {
+    let w = World::start().await;
+    let account = w.create_account(5 * TON).await;
+    w.transfers(0, &account, 3).await;
+    let (escrow, _) = w.create_escrow(&w.hub, 41, w.devnet.now() + 600).await;
+    w.quiet(&[&account, &escrow]).await;
+    let watcher = w.watcher(db.store().clone(), &w.url, 2, 0);
+    watcher
+        .watch(&account, WatchKind::ComputeAccount)
+        .await
+        .unwrap();
+    watcher.watch(&escrow, WatchKind::JobEscrow).await.unwrap();
+    // The store believes in a transaction the chain never had, between real ones.
+    let (newest_lt, _) = w.newest(&account);
+    let forged = Cursor {
+        lt: newest_lt - 1,
+        hash: [0xee; 32],
+    };
+    db.store()
+        .advance_cursor(&raw(&account), &forged, 0)
+        .await
+        .unwrap();
+    for (watched, result) in watcher.poll_once().await.unwrap() {
+        if watched.account == raw(&account) {
+            let err = result.expect_err("a forked cursor is an error");
+            assert!(
+                matches!(
+                    &err,
+                    WatchError::Walk {
+                        source: WalkError::CursorNotFound { .. },
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        } else {
+            assert_eq!(result.unwrap().applied, w.tx_count(&escrow) as u64);
+        }
+    }
+    assert_eq!(
+        seen_count(&db, &account).await,
+        0,
+        "nothing applied past a fork"
+    );
+    assert_eq!(
+        db.store().cursor(&raw(&account)).await.unwrap(),
+        Some(forged)
+    );
+    assert_eq!(watcher.stats().account_errors, 1);
+}
+
 both_backends!(
     events_from_real_contracts,
     backfill_after_downtime,
     chain_faults,
-    hub_deploys_are_followed
+    hub_deploys_are_followed,
+    forked_cursor_halts_the_account
 );
