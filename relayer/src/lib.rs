@@ -5,7 +5,8 @@
 //! Postgres, with the protocol's safety rules in the schema), [`job`] (the job
 //! lifecycle), [`outbox`] (on-chain actions as a typed state machine), [`gateway`] (the
 //! OpenAI-compatible API and worker links), [`jobs`] (the job API and scheduler),
-//! [`settle`] (k-of-n vouchers and escrow completions, posted exactly once), [`ui`] (the
+//! [`settle`] (k-of-n vouchers and escrow completions, posted exactly once), [`watch`] (the chain watcher,
+//! applying followed accounts' transactions to the store exactly once), [`ui`] (the
 //! dashboard) and [`node`], which assembles them into the running relayer that
 //! `spindle relayer run` starts.
 
@@ -18,5 +19,6 @@ pub mod outbox;
 pub mod settle;
 pub mod store;
 pub mod ui;
+pub mod watch;
 
 pub use store::Store;

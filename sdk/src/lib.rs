@@ -78,6 +78,12 @@ pub enum Error {
     TooManyMessages { got: usize, max: usize },
     #[error("contract artifact {path}: {reason}")]
     Artifact { path: String, reason: String },
+    /// A message body that is not the op the parser reads.
+    #[error("unexpected op {got:#010x} (expected {expected:#010x})")]
+    UnexpectedOp { expected: u32, got: u32 },
+    /// A value wider than the protocol allows (e.g. coins over 128 bits).
+    #[error("{0} out of range")]
+    OutOfRange(&'static str),
 }
 
 /// `global_id` of TON mainnet (in wallet ids, signed payloads and TonConnect).

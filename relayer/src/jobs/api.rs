@@ -96,6 +96,12 @@ async fn submit(State(jobs): State<Arc<Jobs>>, body: Body) -> Answer {
         .submit_job(&job, &canonical, now)
         .await
         .map_err(store_problem)?;
+    // From now on the watcher follows the escrow: its settlement or refund reaches the
+    // store from the chain, whoever posts it.
+    jobs.store
+        .watch(&stored.job.escrow, crate::store::WatchKind::JobEscrow, now)
+        .await
+        .map_err(store_problem)?;
     tracing::info!(escrow = %stored.job.escrow, "job submitted");
     Ok((StatusCode::ACCEPTED, axum::Json(job_json(&stored))).into_response())
 }

@@ -38,7 +38,9 @@ use crate::settle::{
     JobPeerApi, JobPolicy, JobPoster, JobSigner, PeerApi, PeerRelayer, PostPolicy, Poster,
     VoucherSigner,
 };
+use crate::store::WatchKind;
 use crate::ui::{NetworkInfo, Ui};
+use crate::watch::{WatchConfig, Watcher};
 
 pub use health::Ops;
 pub use http::REQUEST_ID;
@@ -124,6 +126,23 @@ fn toncenter(chain: &ChainConfig, share: f64) -> Toncenter {
     Toncenter::new(c)
 }
 
+/// Keeps `spindle_chain_lag_seconds` current: how old the store's view of the chain
+/// is (since the watcher's last finished poll, plus how long that poll took).
+async fn report_chain_lag(watcher: &Watcher, metrics: &Metrics, stop: impl Future<Output = ()>) {
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stats = watcher.stats();
+        if stats.last_poll_at > 0 {
+            let since = (crate::jobs::unix_now() - stats.last_poll_at).max(0) as f64;
+            metrics.set_chain_lag(since + stats.last_poll_lag.as_secs_f64());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = &mut stop => return,
+        }
+    }
+}
+
 /// Resolves once `stopping` turns true.
 fn stopped(mut stopping: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
     async move {
@@ -155,9 +174,10 @@ impl Node {
         );
         let metrics = Arc::new(Metrics::default());
 
-        // The chain API's rate is shared: half for balances, half for signing/posting.
+        // The chain API's rate is shared in fifths: balances, voucher signing/posting, job
+        // checks, job signing/posting, and the watcher.
         let balances = Arc::new(ComputeAccountBalances::new(
-            toncenter(&config.chain, 0.5),
+            toncenter(&config.chain, 0.2),
             Duration::from_secs(2),
         ));
         let providers = Arc::new(
@@ -171,7 +191,7 @@ impl Node {
             store: store.clone(),
             key: key.clone(),
             set,
-            api: toncenter(&config.chain, 0.5),
+            api: toncenter(&config.chain, 0.2),
             global_id: config.chain.global_id,
         });
         let peers = PeerRelayer::from_config(&config.peers).map_err(NodeError::Setup)?;
@@ -184,7 +204,7 @@ impl Node {
                 ..JobsConfig::new(hub.clone(), config.chain.global_id)
             },
             store.clone(),
-            toncenter(&config.chain, 0.25),
+            toncenter(&config.chain, 0.2),
             &gateway,
         )
         .map_err(NodeError::Setup)?;
@@ -193,7 +213,7 @@ impl Node {
             store: store.clone(),
             key: key.clone(),
             set: signer.set.clone(),
-            api: toncenter(&config.chain, 0.25),
+            api: toncenter(&config.chain, 0.2),
             global_id: config.chain.global_id,
             hub: hub.clone(),
             escrow_code: spindle_sdk::artifact!("job_escrow").map_err(artifact_error)?.code,
@@ -204,6 +224,36 @@ impl Node {
             signer: job_signer.clone(),
             peers: peers.iter().map(|p| p.key).collect(),
         });
+        // The watcher follows the hub (and the escrows and accounts it deploys), every
+        // escrow submitted to the job API, and the compute accounts of the API keys.
+        let watcher = Arc::new(
+            Watcher::new(
+                Arc::new(toncenter(&config.chain, 0.2)),
+                store.clone(),
+                WatchConfig::new(hub.clone(), config.thresholds.confirmation_depth),
+            )
+            .map_err(|e| NodeError::Setup(format!("watcher: {e}")))?,
+        );
+        let now = crate::jobs::unix_now();
+        let follow = std::iter::once((config.chain.hub_raw.clone(), WatchKind::Hub)).chain(
+            config
+                .gateway
+                .api_keys
+                .iter()
+                .map(|k| (k.account.clone(), WatchKind::ComputeAccount)),
+        );
+        for (account, kind) in follow {
+            let raw = spindle_sdk::address::parse_address(&account)
+                .map(|a| spindle_sdk::address::to_raw(&a))
+                .map_err(|e| NodeError::Setup(format!("{account}: {e}")))?;
+            store
+                .watch(&raw, kind, now)
+                .await
+                .map_err(|source| NodeError::Store {
+                    url: config.store_url.to_string(),
+                    source,
+                })?;
+        }
         let ui = Arc::new(Ui {
             store: store.clone(),
             info: NetworkInfo {
@@ -280,7 +330,7 @@ impl Node {
             metrics: metrics.clone(),
         });
 
-        let app = http::instrument(routers(&parts), metrics);
+        let app = http::instrument(routers(&parts), metrics.clone());
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| NodeError::Listen {
@@ -313,6 +363,22 @@ impl Node {
                 tokio::spawn({
                     let stop = stopped(rx.clone());
                     async move { poster.run(policy, stop).await }
+                }),
+            ),
+            (
+                "watcher",
+                tokio::spawn({
+                    let stop = stopped(rx.clone());
+                    let watcher = watcher.clone();
+                    async move { watcher.run(stop).await }
+                }),
+            ),
+            (
+                "chain-lag",
+                tokio::spawn({
+                    let stop = stopped(rx.clone());
+                    let metrics = metrics.clone();
+                    async move { report_chain_lag(&watcher, &metrics, stop).await }
                 }),
             ),
             (

@@ -6,7 +6,7 @@
 //! The cursor is moved separately, by [`Store::advance_cursor`], once the watcher has
 //! applied everything up to it; it only ever moves forward.
 
-use super::jobs::{insert_job, load_job, set_job_state};
+use super::jobs::{load_job, record_funded_job, set_job_state};
 use super::row::RowExt;
 use super::{NewJob, Store, StoreError, from_db, to_db, with_pool, with_tx};
 use crate::job::JobState;
@@ -112,7 +112,7 @@ impl Store {
             } else {
                 for event in events {
                     match event {
-                        ChainEvent::JobFunded(job) => insert_job!(&mut *tx, job, now),
+                        ChainEvent::JobFunded(job) => record_funded_job!(tx, job, now),
                         ChainEvent::JobSettled { escrow } => {
                             let job = load_job!(&mut *tx, escrow, pg);
                             set_job_state!(tx, &job, JobState::Settled, now);

@@ -40,6 +40,12 @@ pub enum StoreError {
         seq: u64,
         worker: String,
     },
+    #[error("account {account} is watched as {existing:?}, not {requested:?}")]
+    WatchKindConflict {
+        account: String,
+        existing: super::WatchKind,
+        requested: super::WatchKind,
+    },
     #[error("transaction {account}:{lt} was seen before with a different hash")]
     TxHashMismatch { account: String, lt: u64 },
 

@@ -104,6 +104,55 @@ macro_rules! insert_job {
     }};
 }
 
+/// Records a funded job seen on-chain on `$exec` (inside an open transaction). A job
+/// already recorded with the same terms (the job API read the escrow first, or another
+/// relayer's watcher of this store did) is left as it is; one with other terms makes the
+/// enclosing function return [`StoreError::JobMismatch`].
+macro_rules! record_funded_job {
+    ($exec:expr, $job:expr, $now:expr) => {{
+        let job: &$crate::store::NewJob = $job;
+        let done = sqlx::query(
+            "INSERT INTO jobs (escrow, client, nonce, asset, amount, deadline, spec_hash, state, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'funded', $8, $8) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&job.escrow)
+        .bind(&job.client)
+        .bind($crate::store::to_db("nonce", job.nonce)?)
+        .bind(&job.asset)
+        .bind($crate::store::to_db("amount", job.amount)?)
+        .bind(job.deadline)
+        .bind(&job.spec_hash[..])
+        .bind($now)
+        .execute(&mut *$exec)
+        .await?;
+        if done.rows_affected() == 0 {
+            let row = sqlx::query(
+                "SELECT client, nonce, asset, amount, deadline, spec_hash FROM jobs WHERE escrow = $1",
+            )
+            .bind(&job.escrow)
+            .fetch_optional(&mut *$exec)
+            .await?;
+            let same = match row {
+                Some(r) => {
+                    use $crate::store::row::RowExt;
+                    r.text("client")? == job.client
+                        && r.int("nonce")? == $crate::store::to_db("nonce", job.nonce)?
+                        && r.text("asset")? == job.asset
+                        && r.int("amount")? == $crate::store::to_db("amount", job.amount)?
+                        && r.int("deadline")? == job.deadline
+                        && r.bytes("spec_hash")? == job.spec_hash
+                }
+                // (client, nonce) is taken by another escrow address.
+                None => false,
+            };
+            if !same {
+                return Err($crate::store::StoreError::JobMismatch(job.escrow.clone()));
+            }
+        }
+    }};
+}
+
 /// Loads a job on `$exec`, locking its row on Postgres (`$pg`), or returns
 /// [`StoreError::JobNotFound`] from the enclosing function.
 macro_rules! load_job {
@@ -168,7 +217,7 @@ macro_rules! set_job_state {
         }
     }};
 }
-pub(crate) use {insert_job, load_job, set_job_state};
+pub(crate) use {insert_job, load_job, record_funded_job, set_job_state};
 
 impl Store {
     /// Records a funded job directly (tests, backfill from contract state). The watcher

@@ -22,6 +22,7 @@ mod row;
 mod signing;
 mod specs;
 mod views;
+mod watched;
 
 pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
 pub use charges::{Charge, ChargeSummary, PairTotals, VoucherPost};
@@ -35,6 +36,7 @@ pub use signing::{
     JobProof, ProofSignature, SignOutcome, StoredResult, Usage, VoucherRecord, VoucherSignature,
 };
 pub use specs::DispatchableJob;
+pub use watched::{WatchKind, Watched};
 
 use std::str::FromStr;
 use std::time::Duration;

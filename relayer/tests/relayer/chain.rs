@@ -1,7 +1,9 @@
 //! Re-seen transactions are no-ops; refused events record nothing; cursors only advance.
 
 use spindle_relayer::job::JobState;
-use spindle_relayer::store::{Applied, ChainEvent, ChainTx, Cursor, StoreError};
+use spindle_relayer::store::{
+    Applied, ChainEvent, ChainTx, Cursor, StoreError, WatchKind, Watched,
+};
 
 use crate::common::{TestDb, both_backends};
 use crate::fixtures::{HUB, escrow, funded, h, tx};
@@ -127,7 +129,47 @@ async fn cursors_only_advance(db: TestDb) {
     );
 }
 
+async fn watched_accounts_persist(db: TestDb) {
+    let store = db.store();
+    assert!(store.watch("0:aa", WatchKind::Hub, 1).await.unwrap());
+    assert!(store.watch("0:bb", WatchKind::JobEscrow, 2).await.unwrap());
+    assert!(
+        !store.watch("0:bb", WatchKind::JobEscrow, 3).await.unwrap(),
+        "again: a no-op"
+    );
+    let conflict = store.watch("0:bb", WatchKind::ComputeAccount, 4).await;
+    assert!(
+        matches!(conflict, Err(StoreError::WatchKindConflict { .. })),
+        "{conflict:?}"
+    );
+    // A second replica (own pool) sees the same set; the database refuses removal.
+    let other = db.new_store().await;
+    let expected = vec![
+        Watched {
+            account: "0:aa".into(),
+            kind: WatchKind::Hub,
+        },
+        Watched {
+            account: "0:bb".into(),
+            kind: WatchKind::JobEscrow,
+        },
+    ];
+    assert_eq!(other.watched().await.unwrap(), expected);
+    assert!(
+        db.raw_execute("DELETE FROM watched_accounts")
+            .await
+            .is_err()
+    );
+    assert!(
+        db.raw_execute("INSERT INTO watched_accounts VALUES ('0:cc', 'wallet', 5)")
+            .await
+            .is_err()
+    );
+    assert_eq!(store.watched().await.unwrap(), expected);
+}
+
 both_backends!(
+    watched_accounts_persist,
     reseen_transactions_are_noops,
     refused_event_records_nothing,
     cursors_only_advance

@@ -4,7 +4,7 @@ use spindle_relayer::Store;
 
 use crate::common::{TestDb, both_backends};
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "acceptances",
     "chain_cursors",
     "charges",
@@ -19,6 +19,7 @@ const TABLES: [&str; 14] = [
     "seen_transactions",
     "voucher_posts",
     "vouchers",
+    "watched_accounts",
 ];
 
 async fn migrations_apply(db: TestDb) {
@@ -28,7 +29,7 @@ async fn migrations_apply(db: TestDb) {
     db.store().migrate().await.unwrap();
     let again = Store::connect(&db.url).await.unwrap();
     assert_eq!(again.table_names().await.unwrap(), TABLES);
-    assert_eq!(db.raw_int("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
+    assert_eq!(db.raw_int("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
 }
 
 async fn constraints_refuse_bad_rows(db: TestDb) {

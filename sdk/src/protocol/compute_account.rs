@@ -4,7 +4,7 @@
 //! See `contracts/Specification.md`, section compute_account.
 
 use super::relayer_set::{Proof, RelayerSet};
-use super::{arc, cell, coins};
+use super::{arc, cell, coins, expect_op, load_coins_u128};
 use crate::message::StateInit;
 use crate::signing::{PayloadHeader, tag};
 use crate::{ArcCell, Cell, Result, TonAddress};
@@ -127,9 +127,119 @@ pub fn settle_body(voucher: &Voucher, proof: &Proof, query_id: u64) -> Result<Ce
     Ok(b.build()?)
 }
 
+impl Voucher {
+    /// Reads a signed voucher cell (the inverse of [`Voucher::payload`]).
+    pub fn parse(payload: &Cell) -> Result<Self> {
+        let mut p = payload.parser();
+        let header = PayloadHeader::load(&mut p)?;
+        if header.tag != VOUCHER_TAG {
+            return Err(crate::Error::UnexpectedOp {
+                expected: VOUCHER_TAG,
+                got: header.tag,
+            });
+        }
+        Ok(Self {
+            global_id: header.global_id,
+            account: header.target,
+            epoch: header.id,
+            provider_owner: p.load_address()?,
+            cumulative: load_coins_u128(&mut p, "voucher cumulative")?,
+            valid_until: p.load_u32(32)?,
+        })
+    }
+}
+
+/// A parsed `settle` body: the voucher and the signer bitmap (the account checked
+/// the signatures).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settle {
+    pub query_id: u64,
+    pub signers: u16,
+    pub voucher: Voucher,
+}
+
+/// Reads a `settle` body (what the watcher decodes from an account's settlement).
+pub fn parse_settle(body: &Cell) -> Result<Settle> {
+    let mut p = body.parser();
+    let query_id = expect_op(&mut p, op::SETTLE)?;
+    let signers = p.load_u16(16)?;
+    let voucher = Voucher::parse(&*p.next_reference()?)?;
+    Ok(Settle {
+        query_id,
+        signers,
+        voucher,
+    })
+}
+
+/// Reads the account's payout to a provider stake: `(query_id, amount)`.
+pub fn parse_payout(body: &Cell) -> Result<(u64, u128)> {
+    let mut p = body.parser();
+    let query_id = expect_op(&mut p, op::PAYOUT)?;
+    Ok((query_id, load_coins_u128(&mut p, "payout amount")?))
+}
+
 fn to_cell_err(e: crate::Error) -> crate::TonCellError {
     match e {
         crate::Error::Cell(c) => c,
         other => crate::TonCellError::CellBuilderError(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    fn addr(b: u8) -> TonAddress {
+        TonAddress::new(0, crate::TonHash::from([b; 32]))
+    }
+
+    #[test]
+    fn settle_round_trips() {
+        let keys: Vec<_> = (1..=3u8)
+            .map(|i| crate::SigningKey::from_bytes(&[i; 32]))
+            .collect();
+        let v = Voucher {
+            global_id: -3,
+            account: addr(1),
+            epoch: 2,
+            provider_owner: addr(3),
+            cumulative: 5_000_000_001,
+            valid_until: 1_900_000_000,
+        };
+        let proof = Proof::sign(2, &v.payload().unwrap(), &[(1, &keys[1]), (2, &keys[2])]).unwrap();
+        let parsed = parse_settle(&settle_body(&v, &proof, 77).unwrap()).unwrap();
+        assert_eq!(
+            parsed,
+            Settle {
+                query_id: 77,
+                signers: proof.signers,
+                voucher: v
+            }
+        );
+    }
+
+    #[test]
+    fn payout_and_wrong_ops() {
+        let body = cell(|b| {
+            b.store_u32(32, op::PAYOUT)?
+                .store_u64(64, 9)?
+                .store_coins(&coins(1234))?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(parse_payout(&body).unwrap(), (9, 1234));
+        let deposit = simple_body(op::DEPOSIT, 1).unwrap();
+        assert!(matches!(
+            parse_settle(&deposit),
+            Err(crate::Error::UnexpectedOp {
+                expected: op::SETTLE,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_payout(&deposit),
+            Err(crate::Error::UnexpectedOp { .. })
+        ));
+        assert!(parse_settle(&Cell::default()).is_err());
     }
 }

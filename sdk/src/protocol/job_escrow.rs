@@ -5,7 +5,7 @@
 //! See `contracts/Specification.md`, section job_escrow.
 
 use super::relayer_set::{Proof, RelayerSet};
-use super::{arc, cell, coins};
+use super::{arc, cell, coins, expect_op, load_coins_u128};
 use crate::message::StateInit;
 use crate::signing::{PayloadHeader, tag};
 use crate::{ArcCell, BigInt, Cell, Result, Signature, TonAddress};
@@ -127,6 +127,74 @@ pub fn create_body(job: &Job, config: &Config, query_id: u64) -> Result<Cell> {
         b.store_slice(&job.spec_hash)?.store_child(cfg)?;
         Ok(())
     })
+}
+
+/// A parsed `create` body: the job's terms and the config cell the escrow snapshots.
+#[derive(Debug, Clone)]
+pub struct Create {
+    pub query_id: u64,
+    pub job: Job,
+    /// `EscrowCfg` as sent (settle fee, fee bps, grace, window, stake code, treasury, set).
+    pub config: ArcCell,
+}
+
+/// Reads a `create` body (what the watcher decodes from an escrow's first transaction).
+pub fn parse_create(body: &Cell) -> Result<Create> {
+    let mut p = body.parser();
+    let query_id = expect_op(&mut p, op::CREATE)?;
+    let amount = load_coins_u128(&mut p, "create amount")?;
+    let deadline = p.load_u32(32)?;
+    let mut spec_hash = [0u8; 32];
+    spec_hash.copy_from_slice(&p.load_bytes(32)?);
+    let config = p.next_reference()?;
+    Ok(Create {
+        query_id,
+        job: Job {
+            amount,
+            deadline,
+            spec_hash,
+        },
+        config,
+    })
+}
+
+/// A parsed `complete` body (the signatures are left unread: the escrow checked them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Complete {
+    pub query_id: u64,
+    pub provider_owner: TonAddress,
+    pub pay: u64,
+    pub result_hash: [u8; 32],
+    pub signers: u16,
+}
+
+/// Reads a `complete` body.
+pub fn parse_complete(body: &Cell) -> Result<Complete> {
+    let mut p = body.parser();
+    let query_id = expect_op(&mut p, op::COMPLETE)?;
+    let provider_owner = p.load_address()?;
+    let pay = p.load_u64(64)?;
+    let mut result_hash = [0u8; 32];
+    result_hash.copy_from_slice(&p.load_bytes(32)?);
+    let signers = p.load_u16(16)?;
+    Ok(Complete {
+        query_id,
+        provider_owner,
+        pay,
+        result_hash,
+        signers,
+    })
+}
+
+/// Reads an `expire` body: its query id and the evidence's provider owner, if any.
+pub fn parse_expire(body: &Cell) -> Result<(u64, Option<TonAddress>)> {
+    let mut p = body.parser();
+    let query_id = expect_op(&mut p, op::EXPIRE)?;
+    let evidence = match p.load_bit()? {
+        true => Some(p.next_reference()?.parser().load_address()?),
+        false => None,
+    };
+    Ok((query_id, evidence))
 }
 
 /// A completion: the relayers attest that `provider_owner`'s job at `escrow`
@@ -433,5 +501,108 @@ mod spec_tests {
         let c =
             json!({"messages": [{"content": "hé", "role": "user"}], "max_tokens": 9, "model": "m"});
         assert_ne!(spec_hash(&a), spec_hash(&c));
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+    use crate::protocol::relayer_set::RelayerSet;
+
+    fn addr(b: u8) -> TonAddress {
+        TonAddress::new(0, crate::TonHash::from([b; 32]))
+    }
+
+    fn config() -> Config {
+        let keys = (1..=3u8)
+            .map(|i| crate::SigningKey::from_bytes(&[i; 32]).verifying_key())
+            .collect();
+        Config {
+            settle_fee: 10,
+            fee_bps: 500,
+            grace: 60,
+            window: 3600,
+            stake_code: arc(Cell::default()),
+            treasury: addr(9),
+            relayers: RelayerSet::new(1, 2, keys).unwrap(),
+        }
+    }
+
+    #[test]
+    fn create_round_trips() {
+        let job = Job {
+            amount: 123_456_789,
+            deadline: 1_900_000_000,
+            spec_hash: [7; 32],
+        };
+        let body = create_body(&job, &config(), 42).unwrap();
+        let parsed = parse_create(&body).unwrap();
+        assert_eq!(parsed.query_id, 42);
+        assert_eq!(
+            (parsed.job.amount, parsed.job.deadline, parsed.job.spec_hash),
+            (job.amount, job.deadline, job.spec_hash)
+        );
+        assert_eq!(
+            parsed.config.cell_hash(),
+            config().to_cell().unwrap().cell_hash()
+        );
+    }
+
+    #[test]
+    fn complete_and_expire_round_trip() {
+        let keys: Vec<_> = (1..=3u8)
+            .map(|i| crate::SigningKey::from_bytes(&[i; 32]))
+            .collect();
+        let c = Completion {
+            global_id: -3,
+            escrow: addr(1),
+            nonce: 5,
+            provider_owner: addr(2),
+            pay: 99,
+            result_hash: [3; 32],
+        };
+        let proof = Proof::sign(2, &c.payload().unwrap(), &[(0, &keys[0]), (2, &keys[2])]).unwrap();
+        let parsed = parse_complete(&complete_body(&c, &proof, 8).unwrap()).unwrap();
+        assert_eq!(
+            parsed,
+            Complete {
+                query_id: 8,
+                provider_owner: addr(2),
+                pay: 99,
+                result_hash: [3; 32],
+                signers: proof.signers
+            }
+        );
+        assert_eq!(
+            parse_expire(&expire_body(None, 4).unwrap()).unwrap(),
+            (4, None)
+        );
+        let sig = crate::Signature::from_bytes(&[1; 64]);
+        assert_eq!(
+            parse_expire(&expire_body(Some((&addr(2), &sig)), 0).unwrap()).unwrap(),
+            (0, Some(addr(2)))
+        );
+    }
+
+    #[test]
+    fn wrong_op_and_short_bodies_are_named_errors() {
+        let expire = expire_body(None, 1).unwrap();
+        assert!(matches!(
+            parse_create(&expire),
+            Err(crate::Error::UnexpectedOp {
+                expected: op::CREATE,
+                got: op::EXPIRE
+            })
+        ));
+        assert!(matches!(
+            parse_complete(&Cell::default()),
+            Err(crate::Error::Cell(_))
+        ));
+        let truncated = cell(|b| {
+            b.store_u32(32, op::CREATE)?.store_u64(64, 1)?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(parse_create(&truncated).is_err());
     }
 }
