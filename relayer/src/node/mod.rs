@@ -208,7 +208,8 @@ impl Node {
             &gateway,
         )
         .map_err(NodeError::Setup)?;
-        let artifact_error = |e: spindle_sdk::Error| NodeError::Setup(format!("contract artifact: {e}"));
+        let artifact_error =
+            |e: spindle_sdk::Error| NodeError::Setup(format!("contract artifact: {e}"));
         let job_signer = Arc::new(JobSigner {
             store: store.clone(),
             key: key.clone(),
@@ -216,8 +217,12 @@ impl Node {
             api: toncenter(&config.chain, 0.2),
             global_id: config.chain.global_id,
             hub: hub.clone(),
-            escrow_code: spindle_sdk::artifact!("job_escrow").map_err(artifact_error)?.code,
-            stake_code: spindle_sdk::artifact!("provider_stake").map_err(artifact_error)?.code,
+            escrow_code: spindle_sdk::artifact!("job_escrow")
+                .map_err(artifact_error)?
+                .code,
+            stake_code: spindle_sdk::artifact!("provider_stake")
+                .map_err(artifact_error)?
+                .code,
             rotation_secs: COORDINATOR_ROTATION_SECS,
         });
         let job_peer_api = Arc::new(JobPeerApi {

@@ -28,7 +28,6 @@ pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
 pub use charges::{Charge, ChargeSummary, PairTotals, VoucherPost};
 pub use error::StoreError;
 pub use job_settle::{OwnJobSignature, ResultRecord};
-pub use views::{JobTimeline, OutboxView, TimelineEvent};
 pub use jobs::{Job, LeaseInfo, NewJob};
 pub use leases::{Acceptance, Lease};
 pub use outbox::PostingLease;
@@ -36,6 +35,7 @@ pub use signing::{
     JobProof, ProofSignature, SignOutcome, StoredResult, Usage, VoucherRecord, VoucherSignature,
 };
 pub use specs::DispatchableJob;
+pub use views::{JobTimeline, OutboxView, TimelineEvent};
 pub use watched::{WatchKind, Watched};
 
 use std::str::FromStr;

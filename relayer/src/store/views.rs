@@ -80,7 +80,10 @@ impl Store {
         let mut events = vec![TimelineEvent {
             at: job.created_at,
             what: "funded",
-            detail: format!("{} {} until {}", job.job.amount, job.job.asset, job.job.deadline),
+            detail: format!(
+                "{} {} until {}",
+                job.job.amount, job.job.asset, job.job.deadline
+            ),
         }];
         let mut outbox = Vec::new();
         let mut proof_signers = Vec::new();

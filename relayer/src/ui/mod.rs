@@ -71,10 +71,22 @@ impl Ui {
     /// The `/ui` routes.
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
-            .route("/ui", get(|| async { page("text/html; charset=utf-8", INDEX) }))
-            .route("/ui/", get(|| async { page("text/html; charset=utf-8", INDEX) }))
-            .route("/ui/app.js", get(|| async { page("text/javascript; charset=utf-8", SCRIPT) }))
-            .route("/ui/style.css", get(|| async { page("text/css; charset=utf-8", STYLE) }))
+            .route(
+                "/ui",
+                get(|| async { page("text/html; charset=utf-8", INDEX) }),
+            )
+            .route(
+                "/ui/",
+                get(|| async { page("text/html; charset=utf-8", INDEX) }),
+            )
+            .route(
+                "/ui/app.js",
+                get(|| async { page("text/javascript; charset=utf-8", SCRIPT) }),
+            )
+            .route(
+                "/ui/style.css",
+                get(|| async { page("text/css; charset=utf-8", STYLE) }),
+            )
             .route("/ui/api/overview", get(overview))
             .route("/ui/api/jobs", get(jobs))
             .route("/ui/api/jobs/{escrow}", get(job))
@@ -99,7 +111,12 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
 }
 
 fn store_error(e: crate::store::StoreError) -> Problem {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "Store unavailable", e.to_string())
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store-unavailable",
+        "Store unavailable",
+        e.to_string(),
+    )
 }
 
 fn job_json(j: &Job) -> Value {
@@ -176,8 +193,14 @@ async fn jobs(
         })?),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_LIST);
-    let list = ui.store.recent_jobs(state, limit).await.map_err(store_error)?;
-    Ok(axum::Json(json!({"jobs": list.iter().map(job_json).collect::<Vec<_>>()})))
+    let list = ui
+        .store
+        .recent_jobs(state, limit)
+        .await
+        .map_err(store_error)?;
+    Ok(axum::Json(
+        json!({"jobs": list.iter().map(job_json).collect::<Vec<_>>()}),
+    ))
 }
 
 async fn job(
@@ -187,7 +210,14 @@ async fn job(
     // The store keys jobs by raw address; accept any form a person pastes.
     let raw = spindle_sdk::address::parse_address(&escrow)
         .map(|a| spindle_sdk::address::to_raw(&a))
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "bad-address", "Bad address", e.to_string()))?;
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-address",
+                "Bad address",
+                e.to_string(),
+            )
+        })?;
     let Some(t) = ui.store.job_timeline(&raw).await.map_err(store_error)? else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,

@@ -608,16 +608,15 @@ impl RawWorker {
             cached_tokens: 0,
         };
         let hash = ResultHash::of(body.as_bytes());
-        let payload =
-            job_result_payload(
-                self.global_id,
-                signed_for.0,
-                signed_for.1,
-                &addr(OWNER),
-                &hash,
-                &usage,
-            )
-            .unwrap();
+        let payload = job_result_payload(
+            self.global_id,
+            signed_for.0,
+            signed_for.1,
+            &addr(OWNER),
+            &hash,
+            &usage,
+        )
+        .unwrap();
         self.send(WorkerMessage::JobResult {
             id,
             body: body.into(),

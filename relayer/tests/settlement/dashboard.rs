@@ -31,7 +31,12 @@ impl Browser {
     fn run(&self, args: &[&str], url: &str) -> (String, String) {
         let profile = common::temp_dir("chromium-profile");
         let out = Command::new(CHROMIUM)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
             .args(["--enable-logging=stderr", "--v=0"])
             // Lets the page's polling timers fire and its fetches finish.
             .arg("--virtual-time-budget=6000")
@@ -40,7 +45,11 @@ impl Browser {
             .arg(url)
             .output()
             .unwrap();
-        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         (
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -64,7 +73,10 @@ impl Browser {
             let file = self.shots.join(format!("{name}-{suffix}.png"));
             let _ = std::fs::remove_file(&file);
             self.run(
-                &[&format!("--screenshot={}", file.display()), &format!("--window-size={size}")],
+                &[
+                    &format!("--screenshot={}", file.display()),
+                    &format!("--window-size={size}"),
+                ],
                 url,
             );
             let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
@@ -120,15 +132,33 @@ async fn dashboard_shows_what_the_chain_settled() {
 
     let (account, provider) = w.raw();
     let pages: [(&str, &str, Vec<String>); 4] = [
-        ("network", "#/", vec!["2 of 3".into(), "devnet".into(), "Jobs by state".into()]),
-        ("jobs", "#/jobs", vec!["Newest jobs".into(), "none yet".into()]),
+        (
+            "network",
+            "#/",
+            vec!["2 of 3".into(), "devnet".into(), "Jobs by state".into()],
+        ),
+        (
+            "jobs",
+            "#/jobs",
+            vec!["Newest jobs".into(), "none yet".into()],
+        ),
         (
             "money",
             "#/money",
             // Settled is what the chain paid; unsettled is the charge since.
-            vec![account, provider, ton(paid), ton(paid + TON / 100), ton(TON / 100)],
+            vec![
+                account,
+                provider,
+                ton(paid),
+                ton(paid + TON / 100),
+                ton(TON / 100),
+            ],
         ),
-        ("health", "#/health", vec!["chain_lag_secs".into(), "Outbox backlog".into()]),
+        (
+            "health",
+            "#/health",
+            vec!["chain_lag_secs".into(), "Outbox backlog".into()],
+        ),
     ];
     let dom_of = |url: String| {
         let browser = &browser;
@@ -145,12 +175,24 @@ async fn dashboard_shows_what_the_chain_settled() {
 
     // Bad input on the views is problem+json, not a broken page.
     let http = reqwest::Client::new();
-    let r = http.get(format!("{base}/api/jobs?state=nope")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/api/jobs?state=nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = http.get(format!("{base}/api/jobs/not-an-address")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/api/jobs/not-an-address"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let unknown = format!("0:{}", "ab".repeat(32));
-    let r = http.get(format!("{base}/api/jobs/{unknown}")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/api/jobs/{unknown}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(
         r.headers()["content-type"],

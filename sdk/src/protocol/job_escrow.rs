@@ -314,7 +314,8 @@ impl JobResult {
     /// already take 918 of a cell's 1023 bits).
     pub fn payload(&self) -> Result<Cell> {
         let usage = cell(|b| {
-            b.store_u64(64, self.input_tokens)?.store_u64(64, self.output_tokens)?;
+            b.store_u64(64, self.input_tokens)?
+                .store_u64(64, self.output_tokens)?;
             Ok(())
         })?;
         let header = PayloadHeader {
@@ -324,7 +325,8 @@ impl JobResult {
             id: self.nonce,
         };
         header.cell_with(|b| {
-            b.store_address(&self.provider_owner)?.store_slice(&self.result_hash)?;
+            b.store_address(&self.provider_owner)?
+                .store_slice(&self.result_hash)?;
             b.store_child(usage)?;
             Ok(())
         })

@@ -156,8 +156,15 @@ pub(crate) async fn serve_job(
             }
             match run_job(&ctx, endpoint, body).await {
                 Ok((text, usage, hash)) => {
-                    let payload = job_result_payload(ctx.global_id, &escrow, nonce, &ctx.owner, &hash, &usage)
-                        .expect("the job result payload fits one cell");
+                    let payload = job_result_payload(
+                        ctx.global_id,
+                        &escrow,
+                        nonce,
+                        &ctx.owner,
+                        &hash,
+                        &usage,
+                    )
+                    .expect("the job result payload fits one cell");
                     WorkerMessage::JobResult {
                         id,
                         body: text,
