@@ -11,7 +11,6 @@
 //! a `refusal` member naming the reason ([`JobRefusal::code`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -21,10 +20,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use spindle_sdk::protocol::job_escrow::Completion;
-use spindle_sdk::{Signature, SigningKey, TonAddress, VerifyingKey, address, signing};
+use spindle_sdk::{Signature, SigningKey, TonAddress, VerifyingKey, address};
 
 use super::job_signer::{CompletionClaim, JobRefusal, JobSigner};
-use super::peer::{SignResponse, authenticate, sign_request};
+use super::peer::{SignResponse, ask_peer, authenticate, sign_request};
 use crate::gateway::problem::Problem;
 use crate::store::{StoredResult, Usage};
 
@@ -225,24 +224,6 @@ pub async fn request_job_signature(
     claim: &CompletionClaim,
 ) -> Result<Signature, String> {
     let req = JobSignRequest::new(claim, key, peer)?;
-    let resp = http
-        .post(format!("{}{PATH}", url.trim_end_matches('/')))
-        .timeout(Duration::from_secs(10))
-        .json(&req)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        return Err(format!(
-            "{status}: {}",
-            resp.text().await.unwrap_or_default()
-        ));
-    }
-    let body: SignResponse = resp.json().await.map_err(|e| e.to_string())?;
-    let sig = Signature::from_bytes(&hex_array(&body.signature, "signature")?);
     let payload = claim.completion.payload().map_err(|e| e.to_string())?;
-    signing::verify(peer, &payload, &sig)
-        .map_err(|_| "peer's signature does not verify".to_owned())?;
-    Ok(sig)
+    ask_peer(http, url, PATH, &req, peer, &payload).await
 }

@@ -240,10 +240,24 @@ pub async fn request_signature(
     v: &Voucher,
 ) -> Result<Signature, String> {
     let req = SignRequest::new(v, key, peer)?;
+    let payload = v.payload().map_err(|e| e.to_string())?;
+    ask_peer(http, url, PATH, &req, peer, &payload).await
+}
+
+/// Posts `request` to a peer's `path` and returns its signature once it verifies
+/// over `payload` with the peer's key (a peer's answer is never taken on trust).
+pub(crate) async fn ask_peer(
+    http: &reqwest::Client,
+    url: &str,
+    path: &str,
+    request: &impl Serialize,
+    peer: &VerifyingKey,
+    payload: &Cell,
+) -> Result<Signature, String> {
     let resp = http
-        .post(format!("{}{PATH}", url.trim_end_matches('/')))
+        .post(format!("{}{path}", url.trim_end_matches('/')))
         .timeout(Duration::from_secs(10))
-        .json(&req)
+        .json(request)
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -260,8 +274,7 @@ pub async fn request_signature(
         .and_then(|b| b.try_into().ok())
         .ok_or("peer returned a malformed signature")?;
     let sig = Signature::from_bytes(&sig);
-    let payload = v.payload().map_err(|e| e.to_string())?;
-    signing::verify(peer, &payload, &sig)
+    signing::verify(peer, payload, &sig)
         .map_err(|_| "peer's signature does not verify".to_owned())?;
     Ok(sig)
 }
