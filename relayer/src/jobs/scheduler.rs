@@ -268,7 +268,11 @@ impl Jobs {
                         };
                         // The provider is paid its posted price for the usage, never more
                         // than the escrow holds; the completion the relayers sign names both.
-                        let pay = slot.prices.cost(&usage).min(u128::from(job.job.job.amount));
+                        // The price is over the token counts the worker signed and the store
+                        // keeps (input, output): prompt-cache hits are not part of them, so
+                        // every relayer can recompute the pay from what it signs.
+                        let signed = spindle_worker::backend::Usage { cached_tokens: 0, ..usage };
+                        let pay = slot.prices.cost(&signed).min(u128::from(job.job.job.amount));
                         let pay = u64::try_from(pay).expect("at most the escrowed amount");
                         let owner = address::to_raw(&link.owner);
                         let stored = match self.store.store_result(&lease, &result, unix_now()).await {

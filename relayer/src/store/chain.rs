@@ -113,14 +113,20 @@ impl Store {
                 for event in events {
                     match event {
                         ChainEvent::JobFunded(job) => record_funded_job!(tx, job, now),
+                        // The poster may have recorded the outcome first (it watches the
+                        // escrow it posted to): the chain saying the same again is no change.
                         ChainEvent::JobSettled { escrow } => {
                             let job = load_job!(&mut *tx, escrow, pg);
-                            set_job_state!(tx, &job, JobState::Settled, now);
+                            if job.state != JobState::Settled {
+                                set_job_state!(tx, &job, JobState::Settled, now);
+                            }
                             finish_outbox!(tx, escrow, OutboxKind::Complete, tx_id, now);
                         }
                         ChainEvent::JobRefunded { escrow } => {
                             let job = load_job!(&mut *tx, escrow, pg);
-                            set_job_state!(tx, &job, JobState::Refunded, now);
+                            if job.state != JobState::Refunded {
+                                set_job_state!(tx, &job, JobState::Refunded, now);
+                            }
                             finish_outbox!(tx, escrow, OutboxKind::Expire, tx_id, now);
                         }
                         ChainEvent::VoucherSettled { account, provider, epoch, settled } => {

@@ -36,7 +36,9 @@ async fn reseen_transactions_are_noops(db: TestDb) {
         1
     );
 
-    // Settlement seen twice settles once; a second *different* settlement would be illegal.
+    // Settlement seen twice settles once. A settlement recorded before its transaction
+    // is applied (the poster saw the escrow's state change first) is no change either:
+    // the transaction is marked seen and the job stays settled.
     let settle = [ChainEvent::JobSettled { escrow: e.clone() }];
     assert_eq!(
         s.apply_chain_tx(&tx(&e, 50), &settle, 102).await.unwrap(),
@@ -46,8 +48,18 @@ async fn reseen_transactions_are_noops(db: TestDb) {
         s.apply_chain_tx(&tx(&e, 50), &settle, 103).await.unwrap(),
         Applied::AlreadySeen
     );
+    assert_eq!(
+        s.apply_chain_tx(&tx(&e, 51), &settle, 104).await.unwrap(),
+        Applied::New
+    );
+    assert!(s.is_seen(&e, 51).await.unwrap());
+    // A refund of a settled job is still illegal, and its transaction is not marked seen.
     let err = s
-        .apply_chain_tx(&tx(&e, 51), &settle, 104)
+        .apply_chain_tx(
+            &tx(&e, 52),
+            &[ChainEvent::JobRefunded { escrow: e.clone() }],
+            105,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -61,7 +73,7 @@ async fn reseen_transactions_are_noops(db: TestDb) {
         "{err}"
     );
     assert!(
-        !s.is_seen(&e, 51).await.unwrap(),
+        !s.is_seen(&e, 52).await.unwrap(),
         "a refused transaction is not marked seen"
     );
     assert_eq!(s.job(&e).await.unwrap().unwrap().state, JobState::Settled);
