@@ -20,6 +20,7 @@ use spindle_relayer::gateway::{
     GatewayConfig,
 };
 use spindle_relayer::settle::{PeerApi, PeerRelayer, Poster, Settled, VoucherSigner};
+use spindle_relayer::ui::{NetworkInfo, Ui};
 use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::compute_account::{self as ca, Params};
 use spindle_sdk::protocol::job_escrow::{
@@ -208,9 +209,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Arc::new(ConfiguredProviders::from_config(&gw.providers).map_err(anyhow::Error::msg)?);
     let gateway = Gateway::with_store(gw, balances, providers, stores[0].clone())
         .map_err(anyhow::Error::msg)?;
+    // Relayer 1's dashboard, on the gateway's port, shows what its store holds.
+    let ui = Arc::new(Ui {
+        store: stores[0].clone(),
+        info: NetworkInfo {
+            network: "devnet".into(),
+            global_id,
+            hub: Some(address::to_raw(&hub)),
+            relayer: address::to_raw(&relayer_address),
+            k: set.k,
+            n: set.keys.len() as u8,
+            explorer: None,
+        },
+        gateway: Some(gateway.clone()),
+        health: None,
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gateway_addr = listener.local_addr()?;
-    let gateway_task = tokio::spawn(gateway.clone().serve(listener));
+    let app = gateway.router().merge(ui.router());
+    let gateway_task = tokio::spawn(async move { axum::serve(listener, app).await });
     let key_file = dir.join("operator.key");
     std::fs::write(&key_file, hex::encode(operator.to_bytes()))?;
     // Demo prices, high enough that a few requests are worth settling on-chain:
@@ -486,7 +503,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "relayer-1": diff(before.0[1], after.0[1]),
             "provider": diff(before.0[2], after.0[2]),
         },
-        "api": {"toncenter": server.url, "gateway": base},
+        "api": {"toncenter": server.url, "gateway": base,
+            "dashboard": format!("http://{gateway_addr}/ui")},
     });
     // The stake keeps its receive gas out of each payout (protocol: the
     // receiver pays for its own handler), so the owner earns paid − that gas.
@@ -509,7 +527,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     if args.keep_running && ok {
-        eprintln!("\nEverything is still running; Ctrl-C stops it.");
+        eprintln!(
+            "\nEverything is still running: the dashboard is at http://{gateway_addr}/ui; Ctrl-C stops it."
+        );
         tokio::signal::ctrl_c().await?;
     }
     let _ = stop_worker.send(());
@@ -697,6 +717,10 @@ fn print_table(
     println!(
         "  OpenAI API     {}",
         summary["api"]["gateway"].as_str().unwrap_or("")
+    );
+    println!(
+        "  dashboard      {}",
+        summary["api"]["dashboard"].as_str().unwrap_or("")
     );
 }
 
