@@ -10,7 +10,8 @@
 //!
 //! - `escrow_job_settles_through_three_relayer_nodes`: the relayers are `Node`s in
 //!   this process (what `spindle relayer run` starts); every node's watcher then
-//!   sees the escrow settled.
+//!   sees the escrow settled, and the coordinator's dashboard (headless Chromium)
+//!   lists the job when submitted and shows its settled timeline.
 //! - `jobs_settle_exactly_once_while_relayers_are_killed`: the relayers are
 //!   `spindle relayer run` processes, SIGKILLed at random points of the jobs'
 //!   lifecycles (50 times, seeded; `SPINDLE_CRASH_SEED` replays a run) and
@@ -34,6 +35,7 @@ use spindle_relayer::config::Config;
 use spindle_relayer::job::JobState;
 use spindle_relayer::node::Node;
 use spindle_relayer::settle::job_signer::coordinator;
+use spindle_relayer::ui::browser::Browser;
 use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::job_escrow as je;
 use spindle_sdk::protocol::provider_stake as ps;
@@ -352,6 +354,16 @@ async fn escrow_job_settles_through_three_relayer_nodes() {
     let k = coordinator(&escrow_raw, 0, 3);
     let http = reqwest::Client::new();
     submit(&http, &c.url(k), &body).await;
+    // The coordinator's dashboard lists the job as soon as it is submitted.
+    let browser = Browser::new(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots"),
+    );
+    let jobs_page = format!("{}/ui#/jobs", c.url(k));
+    let dom = tokio::task::block_in_place(|| browser.dom(&jobs_page));
+    assert!(
+        dom.contains(&escrow_raw),
+        "the jobs page lists the job:\n{dom}"
+    );
     c.wait_completed(&escrow, Duration::from_secs(240)).await;
 
     // The coordinator stored the worker's result; the stake got its price less the fee.
@@ -397,6 +409,18 @@ async fn escrow_job_settles_through_three_relayer_nodes() {
         )
         .await;
     }
+    // Its page then shows the whole timeline, settled, with the amount the chain holds.
+    let job_page = format!("{}/ui#/job/{escrow_raw}", c.url(k));
+    let dom = tokio::task::block_in_place(|| browser.dom(&job_page));
+    for text in [
+        "settled", "leased", "accepted", "result", "signed", "0.5 TON",
+    ] {
+        assert!(dom.contains(text), "the job page lacks {text:?}:\n{dom}");
+    }
+    tokio::task::block_in_place(|| {
+        browser.screenshot(&jobs_page, "jobs-live");
+        browser.screenshot(&job_page, "job-timeline");
+    });
     for node in nodes {
         node.shutdown().await.unwrap();
     }

@@ -15,6 +15,8 @@
 //! live (its workers); the page links addresses to an explorer when one is
 //! configured (mainnet or testnet), so each figure can be checked on-chain.
 
+pub mod browser;
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -6,84 +6,9 @@
 
 use super::*;
 use serde_json::json;
+use spindle_relayer::ui::browser::Browser;
 use spindle_relayer::ui::{NetworkInfo, Ui};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// One headless Chromium run per page, each with its own profile directory.
-struct Browser {
-    shots: PathBuf,
-}
-
-impl Browser {
-    fn new() -> Self {
-        assert!(
-            Path::new(CHROMIUM).exists(),
-            "{CHROMIUM} is missing: run `scripts/test browser` (it installs Debian's chromium)"
-        );
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots");
-        std::fs::create_dir_all(&shots).unwrap();
-        Self { shots }
-    }
-
-    fn run(&self, args: &[&str], url: &str) -> (String, String) {
-        let profile = common::temp_dir("chromium-profile");
-        let out = Command::new(CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-            ])
-            .args(["--enable-logging=stderr", "--v=0"])
-            // Lets the page's polling timers fire and its fetches finish.
-            .arg("--virtual-time-budget=6000")
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(args)
-            .arg(url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "chromium failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// The page's DOM after its scripts ran; fails on any console message
-    /// (the dashboard logs nothing when all is well) or uncaught error.
-    fn dom(&self, url: &str) -> String {
-        let (dom, log) = self.run(&["--dump-dom"], url);
-        let console: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
-            .collect();
-        assert!(console.is_empty(), "console output on {url}: {console:#?}");
-        dom
-    }
-
-    fn screenshot(&self, url: &str, name: &str) {
-        for (size, suffix) in [("1280,1000", "desktop"), ("390,844", "phone")] {
-            let file = self.shots.join(format!("{name}-{suffix}.png"));
-            let _ = std::fs::remove_file(&file);
-            self.run(
-                &[
-                    &format!("--screenshot={}", file.display()),
-                    &format!("--window-size={size}"),
-                ],
-                url,
-            );
-            let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-            assert!(len > 1_000, "no screenshot of {url} at {size}");
-        }
-    }
-}
+use std::path::Path;
 
 /// nanoTON as the dashboard shows them: all decimals, trailing zeros trimmed.
 fn ton(nano: u128) -> String {
@@ -98,7 +23,8 @@ fn ton(nano: u128) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_what_the_chain_settled() {
-    let browser = Browser::new();
+    let browser =
+        Browser::new(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots"));
     let w = world().await;
     let a = Store::connect(&sqlite_store_url("ui-a")).await.unwrap();
     let b = Store::connect(&sqlite_store_url("ui-b")).await.unwrap();
