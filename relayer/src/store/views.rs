@@ -80,10 +80,17 @@ impl Store {
         let mut events = vec![TimelineEvent {
             at: job.created_at,
             what: "funded",
-            detail: format!(
-                "{} {} until {}",
-                job.job.amount, job.job.asset, job.job.deadline
-            ),
+            detail: if job.job.asset == "TON" {
+                format!(
+                    "{} nanoTON escrowed, deadline at unix time {}",
+                    job.job.amount, job.job.deadline
+                )
+            } else {
+                format!(
+                    "{} units of {} escrowed, deadline at unix time {}",
+                    job.job.amount, job.job.asset, job.job.deadline
+                )
+            },
         }];
         let mut outbox = Vec::new();
         let mut proof_signers = Vec::new();
