@@ -128,8 +128,10 @@ async fn main() -> anyhow::Result<()> {
     };
     tokio::spawn(spindle_worker::agent::run(worker));
 
+    // A fresh loopback connection per request on both paths: llama-server closes
+    // streamed responses' connections, and a reused closed one fails the request.
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(0)
         .build()?;
     wait_for_models(&http, &spindle).await?;
 
