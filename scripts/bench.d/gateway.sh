@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p target
 scripts/setup-inference >target/spindle-inference.env
-cargo bench -q -p spindle-relayer --bench gateway -- "${1:-32}" "${2:-32}" 2>/dev/null
+RUST_BACKTRACE=0 cargo bench -q -p spindle-relayer --bench gateway -- "${1:-32}" "${2:-32}"

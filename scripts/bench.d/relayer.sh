@@ -4,4 +4,4 @@
 #   scripts/bench.d/relayer.sh [PROOFS]   (default 20000)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo bench -q -p spindle-relayer --bench proofs -- "${1:-20000}" 2>/dev/null
+RUST_BACKTRACE=0 cargo bench -q -p spindle-relayer --bench proofs -- "${1:-20000}"
