@@ -227,7 +227,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gateway_addr = listener.local_addr()?;
     let app = gateway.router().merge(ui.router());
-    let gateway_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let gateway_task = tokio::spawn(async move {
+        axum::serve(spindle_relayer::gateway::with_nodelay(listener), app).await
+    });
     let key_file = dir.join("operator.key");
     std::fs::write(&key_file, hex::encode(operator.to_bytes()))?;
     // Demo prices, high enough that a few requests are worth settling on-chain:

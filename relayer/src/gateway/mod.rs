@@ -117,6 +117,20 @@ impl Gateway {
 
     /// Serves [`router`](Self::router) on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).await
+        axum::serve(with_nodelay(listener), self.router()).await
     }
+}
+
+/// `listener` with TCP_NODELAY on every accepted connection: streamed tokens and
+/// worker frames are small writes that Nagle's algorithm would hold back until the
+/// previous one is acknowledged (tens of milliseconds per chunk).
+pub fn with_nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    })
 }

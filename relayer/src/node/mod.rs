@@ -347,7 +347,7 @@ impl Node {
             .map_err(|e| NodeError::Setup(e.to_string()))?;
         let (stopping, rx) = watch::channel(false);
         let server = tokio::spawn(
-            axum::serve(listener, app)
+            axum::serve(crate::gateway::with_nodelay(listener), app)
                 .with_graceful_shutdown(stopped(rx.clone()))
                 .into_future(),
         );

@@ -30,7 +30,9 @@ pub(crate) async fn run_session(
 ) -> anyhow::Result<Ended> {
     let (mut ws, _) = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::connect_async(endpoint.url.as_str()),
+        // Streamed tokens are small frames sent one by one: without TCP_NODELAY,
+        // Nagle's algorithm holds each back until the previous one is acknowledged.
+        tokio_tungstenite::connect_async_with_config(endpoint.url.as_str(), None, true),
     )
     .await
     .context("connecting timed out")?
