@@ -8,6 +8,7 @@
 //! | `SPINDLE_CHAIN_RPS` | `chain.rps` | `10` |
 //! | `SPINDLE_CHAIN_HUB` | `chain.hub` | `EQ…` |
 //! | `SPINDLE_CHAIN_GLOBAL_ID` | `chain.global_id` | `-239` |
+//! | `SPINDLE_CHAIN_EXPLORER` | `chain.explorer` | `https://testnet.tonviewer.com/` |
 //! | `SPINDLE_RELAYER_KEY_FILE` | `relayer.key_file` | `/etc/spindle/relayer.key` |
 //! | `SPINDLE_RELAYER_LISTEN` | `relayer.listen` | `0.0.0.0:8480` |
 //! | `SPINDLE_RELAYER_WALLET_KEY_FILE` | `relayer.wallet_key_file` | `/etc/spindle/wallet.key` |
@@ -61,6 +62,7 @@ pub const ENV_VARS: &[EnvVar] = &[
         "global_id",
         Kind::Integer,
     ),
+    var("SPINDLE_CHAIN_EXPLORER", "chain", "explorer", Kind::Text),
     var(
         "SPINDLE_RELAYER_KEY_FILE",
         "relayer",

@@ -65,6 +65,10 @@ hub = {hub}
 # The network's global id: -239 mainnet, -3 testnet, -1313 the local devnet.
 #                                                               SPINDLE_CHAIN_GLOBAL_ID
 global_id = {global_id}
+# Explorer for the dashboard's links (tonviewer layout: <base><address>,
+# <base>transaction/<hash>). Default: tonviewer on mainnet and testnet, none on a
+# devnet; "" turns links off.                                   SPINDLE_CHAIN_EXPLORER
+# explorer = "https://testnet.tonviewer.com/"
 
 [relayer]
 # The relayer's ed25519 seed, 64 hex digits. Must be mode 0600; never logged.

@@ -94,6 +94,10 @@ pub struct ChainConfig {
     /// The network's global id (-239 mainnet, -3 testnet, -1313 the devnet): part of
     /// every signed payload and of the wallet's id.
     pub global_id: i32,
+    /// Base URL the dashboard appends `<address>` or `transaction/<hash>` to for
+    /// explorer links (tonviewer's layout); defaults to tonviewer on mainnet and
+    /// testnet, none on a devnet.
+    pub explorer: Option<String>,
 }
 
 /// Where the store lives; `Debug` and `Display` hide a password.

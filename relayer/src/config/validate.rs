@@ -54,6 +54,7 @@ struct RawChain {
     rps: Option<i64>,
     hub: Option<String>,
     global_id: Option<i64>,
+    explorer: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -208,6 +209,20 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             );
             DEFAULT_GLOBAL_ID
         }
+    };
+
+    // Explorer links on the dashboard: tonviewer for mainnet and testnet unless set;
+    // none on a devnet unless one is set. "" turns links off.
+    let explorer = match raw.chain.explorer.as_deref().map(str::trim) {
+        Some("") => None,
+        Some(e) => c
+            .http_url("chain.explorer", e)
+            .map(|u| u.to_string().trim_end_matches('/').to_owned() + "/"),
+        None => match global_id {
+            -239 => Some("https://tonviewer.com/".to_owned()),
+            -3 => Some("https://testnet.tonviewer.com/".to_owned()),
+            _ => None,
+        },
     };
 
     // relayer key
@@ -413,6 +428,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 hub,
                 hub_raw,
                 global_id,
+                explorer,
             },
             key_file,
             key,

@@ -110,6 +110,17 @@ pub struct ServedModel {
     pub capacity: u32,
 }
 
+/// One connected worker as the dashboard lists it (see [`Pool::workers`]).
+#[derive(Debug, Clone)]
+pub struct WorkerView {
+    pub id: u64,
+    pub owner: TonAddress,
+    pub operator_key: VerifyingKey,
+    pub models: Vec<ModelOffer>,
+    pub max_concurrency: u32,
+    pub in_flight: u32,
+}
+
 /// A snapshot of the pool (see [`Pool::stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
@@ -230,6 +241,25 @@ impl Pool {
             stats.in_flight += u64::from(w.in_flight);
         }
         stats
+    }
+
+    /// Every connected worker, by connection id.
+    pub fn workers(&self) -> Vec<WorkerView> {
+        let state = self.state.lock().unwrap();
+        let mut out: Vec<WorkerView> = state
+            .workers
+            .values()
+            .map(|w| WorkerView {
+                id: w.link.id,
+                owner: w.link.owner.clone(),
+                operator_key: w.link.operator_key,
+                models: w.models.clone(),
+                max_concurrency: w.max_concurrency,
+                in_flight: w.in_flight,
+            })
+            .collect();
+        out.sort_by_key(|w| w.id);
+        out
     }
 
     pub fn served_models(&self) -> Vec<ServedModel> {

@@ -39,7 +39,7 @@ use crate::settle::{
     VoucherSigner,
 };
 use crate::store::WatchKind;
-use crate::ui::{NetworkInfo, Ui};
+use crate::ui::{Live, NetworkInfo, Ui};
 use crate::watch::{WatchConfig, Watcher};
 
 pub use health::Ops;
@@ -91,6 +91,8 @@ pub struct Parts {
     pub jobs: Arc<Jobs>,
     pub job_peer_api: Arc<JobPeerApi>,
     pub ui: Arc<Ui>,
+    /// The dashboard's chain reader and relayer-set members.
+    pub ui_live: Live,
     pub ops: Arc<Ops>,
     pub metrics: Arc<Metrics>,
 }
@@ -102,7 +104,7 @@ fn routers(parts: &Parts) -> Router {
         .merge(parts.peer_api.router()) // peers ask for voucher signatures
         .merge(crate::jobs::api::router(parts.jobs.clone())) // job API: submit, status, evidence, result
         .merge(parts.job_peer_api.router()) // peers ask for completion-proof signatures
-        .merge(parts.ui.clone().router()) // /ui dashboard
+        .merge(parts.ui.clone().router_with(parts.ui_live.clone())) // /ui dashboard
         .merge(parts.ops.router()) // /healthz, /readyz, /metrics
 }
 
@@ -273,11 +275,7 @@ impl Node {
                 relayer: config.gateway.relayer_address.clone(),
                 k: signer.set.k,
                 n: signer.set.keys.len() as u8,
-                explorer: match config.chain.global_id {
-                    -239 => Some("https://tonviewer.com/".into()),
-                    -3 => Some("https://testnet.tonviewer.com/".into()),
-                    _ => None,
-                },
+                explorer: config.chain.explorer.clone(),
             },
             gateway: Some(gateway.clone()),
             health: Some({
@@ -285,6 +283,28 @@ impl Node {
                 Arc::new(move || metrics.health_summary())
             }),
         });
+        // The dashboard reads the chain with a small share of the API's rate (it caches).
+        let ui_live = Live {
+            chain: Some(Arc::new(
+                crate::ui::chain::ChainView::new(toncenter(&config.chain, 0.1), hub.clone())
+                    .map_err(NodeError::Setup)?,
+            )),
+            members: signer
+                .set
+                .keys
+                .iter()
+                .map(|k| crate::ui::peers::Member {
+                    pubkey: *k.as_bytes(),
+                    url: config
+                        .peers
+                        .iter()
+                        .find(|p| p.pubkey == *k.as_bytes())
+                        .map(|p| p.url.clone()),
+                    me: *k == key.verifying_key(),
+                })
+                .collect(),
+            wallet: config.wallet().address().ok(),
+        };
         let peer_api = Arc::new(PeerApi {
             signer: signer.clone(),
             peers: peers.iter().map(|p| p.key).collect::<Vec<VerifyingKey>>(),
@@ -331,6 +351,7 @@ impl Node {
             jobs: jobs.clone(),
             job_peer_api,
             ui,
+            ui_live,
             ops,
             metrics: metrics.clone(),
         });

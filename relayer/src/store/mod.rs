@@ -13,6 +13,7 @@
 
 mod chain;
 mod charges;
+mod dashboard;
 mod error;
 mod job_settle;
 mod jobs;
@@ -26,6 +27,7 @@ mod watched;
 
 pub use chain::{Applied, ChainEvent, ChainTx, Cursor};
 pub use charges::{Charge, ChargeSummary, PairTotals, VoucherPost};
+pub use dashboard::{JobEarnings, VoucherView, WorkerOutcome};
 pub use error::StoreError;
 pub use job_settle::{OwnJobSignature, ResultRecord};
 pub use jobs::{Job, LeaseInfo, NewJob};
@@ -35,7 +37,7 @@ pub use signing::{
     JobProof, ProofSignature, SignOutcome, StoredResult, Usage, VoucherRecord, VoucherSignature,
 };
 pub use specs::DispatchableJob;
-pub use views::{JobTimeline, OutboxView, TimelineEvent};
+pub use views::{JobTimeline, OutboxView, SignatureView, TimelineEvent};
 pub use watched::{WatchKind, Watched};
 
 use std::str::FromStr;

@@ -31,6 +31,23 @@ pub struct OutboxView {
     pub last_error: Option<String>,
     /// The confirming transaction's logical time, once confirmed.
     pub confirmed_lt: Option<u64>,
+    /// That transaction's hash (hex), for an explorer link.
+    pub confirmed_hash: Option<String>,
+}
+
+/// A signature recorded for a job: the provider's acceptance, the worker's signed
+/// result, this relayer's proof signature and the set's proof signatures.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SignatureView {
+    /// `acceptance`, `result`, `own_proof` or `proof`.
+    pub kind: &'static str,
+    /// Who signed: an operator or worker key (hex) or `relayer #i`.
+    pub signer: String,
+    /// The signed payload's hash (hex), when the store keeps it.
+    pub payload_hash: Option<String>,
+    /// The ed25519 signature (hex).
+    pub signature: String,
+    pub at: i64,
 }
 
 /// A job and everything this relayer recorded about it.
@@ -41,6 +58,8 @@ pub struct JobTimeline {
     pub outbox: Vec<OutboxView>,
     /// Signer indices of the proof signatures collected for the job.
     pub proof_signers: Vec<u8>,
+    /// Every signature recorded for the job, in time order.
+    pub signatures: Vec<SignatureView>,
 }
 
 impl Store {
@@ -94,6 +113,7 @@ impl Store {
         }];
         let mut outbox = Vec::new();
         let mut proof_signers = Vec::new();
+        let mut signatures = Vec::new();
         with_pool!(self, pool => {
             for r in sqlx::query(
                 "SELECT seq, worker, claimed_at, ended_at, end_reason FROM leases \
@@ -121,13 +141,20 @@ impl Store {
                 }
             }
             for r in sqlx::query(
-                "SELECT lease_seq, operator_pubkey, received_at FROM acceptances \
+                "SELECT lease_seq, operator_pubkey, signature, received_at FROM acceptances \
                  WHERE escrow = $1 ORDER BY lease_seq",
             )
             .bind(escrow)
             .fetch_all(pool)
             .await?
             {
+                signatures.push(SignatureView {
+                    kind: "acceptance",
+                    signer: hex::encode(r.bytes("operator_pubkey")?),
+                    payload_hash: None,
+                    signature: hex::encode(r.bytes("signature")?),
+                    at: r.int("received_at")?,
+                });
                 events.push(TimelineEvent {
                     at: r.int("received_at")?,
                     what: "accepted",
@@ -139,13 +166,21 @@ impl Store {
                 });
             }
             for r in sqlx::query(
-                "SELECT result_hash, lease_seq, input_tokens, output_tokens, stored_at FROM results \
+                "SELECT result_hash, lease_seq, input_tokens, output_tokens, worker_pubkey, worker_signature, \
+                 stored_at FROM results \
                  WHERE escrow = $1 ORDER BY stored_at",
             )
             .bind(escrow)
             .fetch_all(pool)
             .await?
             {
+                signatures.push(SignatureView {
+                    kind: "result",
+                    signer: hex::encode(r.bytes("worker_pubkey")?),
+                    payload_hash: None,
+                    signature: hex::encode(r.bytes("worker_signature")?),
+                    at: r.int("stored_at")?,
+                });
                 events.push(TimelineEvent {
                     at: r.int("stored_at")?,
                     what: "result",
@@ -159,12 +194,20 @@ impl Store {
                 });
             }
             if let Some(r) = sqlx::query(
-                "SELECT result_hash, provider, amount, signed_at FROM job_signatures WHERE escrow = $1",
+                "SELECT result_hash, provider, amount, payload_hash, signature, signed_at \
+                 FROM job_signatures WHERE escrow = $1",
             )
             .bind(escrow)
             .fetch_optional(pool)
             .await?
             {
+                signatures.push(SignatureView {
+                    kind: "own_proof",
+                    signer: "this relayer".into(),
+                    payload_hash: Some(hex::encode(r.bytes("payload_hash")?)),
+                    signature: hex::encode(r.bytes("signature")?),
+                    at: r.int("signed_at")?,
+                });
                 events.push(TimelineEvent {
                     at: r.int("signed_at")?,
                     what: "signed",
@@ -177,7 +220,7 @@ impl Store {
                 });
             }
             for r in sqlx::query(
-                "SELECT signer_index, received_at FROM proof_signatures \
+                "SELECT signer_index, payload_hash, signature, received_at FROM proof_signatures \
                  WHERE escrow = $1 ORDER BY received_at, signer_index",
             )
             .bind(escrow)
@@ -187,6 +230,13 @@ impl Store {
                 let index = u8::try_from(r.int("signer_index")?)
                     .map_err(|_| StoreError::Corrupt("signer_index out of range".into()))?;
                 proof_signers.push(index);
+                signatures.push(SignatureView {
+                    kind: "proof",
+                    signer: format!("relayer #{index}"),
+                    payload_hash: Some(hex::encode(r.bytes("payload_hash")?)),
+                    signature: hex::encode(r.bytes("signature")?),
+                    at: r.int("received_at")?,
+                });
                 events.push(TimelineEvent {
                     at: r.int("received_at")?,
                     what: "peer_signature",
@@ -194,7 +244,7 @@ impl Store {
                 });
             }
             for r in sqlx::query(
-                "SELECT id, kind, state, attempts, last_error, confirmed_lt, created_at, updated_at \
+                "SELECT id, kind, state, attempts, last_error, confirmed_lt, confirmed_hash, created_at, updated_at \
                  FROM outbox WHERE target = $1 ORDER BY created_at, id",
             )
             .bind(escrow)
@@ -211,6 +261,7 @@ impl Store {
                         .opt_int("confirmed_lt")?
                         .map(|lt| from_db("confirmed_lt", lt))
                         .transpose()?,
+                    confirmed_hash: r.opt_bytes("confirmed_hash")?.map(hex::encode),
                 };
                 events.push(TimelineEvent {
                     at: r.int("updated_at")?,
@@ -229,11 +280,13 @@ impl Store {
             });
         }
         events.sort_by_key(|e| e.at);
+        signatures.sort_by_key(|s| s.at);
         Ok(Some(JobTimeline {
             job,
             events,
             outbox,
             proof_signers,
+            signatures,
         }))
     }
 

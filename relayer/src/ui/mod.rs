@@ -2,20 +2,28 @@
 //!
 //! No build step and no external requests: one HTML page, one script and one
 //! stylesheet are compiled into the binary (`include_str!`), and the page polls
-//! small JSON views of this relayer's store and gateway every two seconds:
+//! small JSON views of this relayer's store, gateway and the chain every two seconds:
 //!
 //! | route | what |
 //! |---|---|
 //! | `GET /ui` | the page (network, jobs, job timeline, money, health views) |
-//! | `GET /ui/api/overview` | network info, jobs and outbox by state, served models, money per pair, health |
-//! | `GET /ui/api/jobs?state=&limit=` | newest jobs, optionally of one state |
-//! | `GET /ui/api/jobs/{escrow}` | one job's timeline, outbox items and proof signers |
+//! | `GET /ui/api/overview` | network info, jobs and outbox by state, served models, money per pair, health, lease latency |
+//! | `GET /ui/api/network` | hub parameters (chain), relayer set with who is online, providers (stake, unbonding, slashes, workers, models, prices, capacity, success rate) |
+//! | `GET /ui/api/money?days=` | per compute account balance (chain), pending charges, last voucher, withdrawal; per provider earnings; protocol fees; the relayer wallet's fees per day over `days` (1–90, default 14) |
+//! | `GET /ui/api/jobs?state=&limit=` | newest jobs (`limit` 1–500, default 100), optionally of one state |
+//! | `GET /ui/api/jobs/{escrow}` | one job's timeline, outbox items, signatures and on-chain transactions |
 //!
-//! Everything shown comes from what this relayer recorded (its store) or sees
-//! live (its workers); the page links addresses to an explorer when one is
-//! configured (mainnet or testnet), so each figure can be checked on-chain.
+//! Bad input (an unknown state, a malformed address, `limit` or `days` out of range) is a
+//! 4xx `application/problem+json`. What comes from the chain is read through
+//! [`chain::ChainView`] when the node supplies one ([`Live`]); a view without it
+//! shows only the store's side. The page links addresses and transactions to an
+//! explorer when one is configured (`chain.explorer`), so each figure can be
+//! checked on-chain.
 
 pub mod browser;
+pub mod chain;
+mod panels;
+pub mod peers;
 
 use std::sync::Arc;
 
@@ -69,9 +77,37 @@ pub struct Ui {
     pub health: Option<HealthSource>,
 }
 
+/// What a running node adds to the store's view: the chain and the relayer set's
+/// members (for who is online). Without it the chain-side panels say "not connected".
+#[derive(Clone, Default)]
+pub struct Live {
+    pub chain: Option<Arc<chain::ChainView>>,
+    /// The relayer set in the hub's order.
+    pub members: Vec<peers::Member>,
+    /// The wallet this relayer posts from (whose fees the money view sums).
+    pub wallet: Option<spindle_sdk::TonAddress>,
+}
+
+/// What the handlers share.
+pub(crate) struct Dash {
+    pub ui: Arc<Ui>,
+    pub live: Live,
+    pub peers: peers::PeerHealth,
+}
+
 impl Ui {
-    /// The `/ui` routes.
+    /// The `/ui` routes, showing only what the store and gateway know.
     pub fn router(self: Arc<Self>) -> Router {
+        self.router_with(Live::default())
+    }
+
+    /// The `/ui` routes with the chain and the relayer set's peers.
+    pub fn router_with(self: Arc<Self>, live: Live) -> Router {
+        let dash = Arc::new(Dash {
+            ui: self,
+            live,
+            peers: peers::PeerHealth::default(),
+        });
         Router::new()
             .route(
                 "/ui",
@@ -90,9 +126,11 @@ impl Ui {
                 get(|| async { page("text/css; charset=utf-8", STYLE) }),
             )
             .route("/ui/api/overview", get(overview))
+            .route("/ui/api/network", get(panels::network))
+            .route("/ui/api/money", get(panels::money))
             .route("/ui/api/jobs", get(jobs))
             .route("/ui/api/jobs/{escrow}", get(job))
-            .with_state(self)
+            .with_state(dash)
     }
 }
 
@@ -112,7 +150,7 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-fn store_error(e: crate::store::StoreError) -> Problem {
+pub(crate) fn store_error(e: crate::store::StoreError) -> Problem {
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "store-unavailable",
@@ -138,10 +176,19 @@ fn job_json(j: &Job) -> Value {
     })
 }
 
-async fn overview(State(ui): State<Arc<Ui>>) -> Result<axum::Json<Value>, Problem> {
+/// Lease latencies averaged in the overview (the newest leased jobs).
+const LATENCY_SAMPLES: u32 = 20;
+
+async fn overview(State(dash): State<Arc<Dash>>) -> Result<axum::Json<Value>, Problem> {
+    let ui = &dash.ui;
     let jobs = ui.store.job_counts().await.map_err(store_error)?;
     let outbox = ui.store.outbox_counts().await.map_err(store_error)?;
     let pairs = ui.store.all_pairs().await.map_err(store_error)?;
+    let latencies = ui
+        .store
+        .lease_latencies(LATENCY_SAMPLES)
+        .await
+        .map_err(store_error)?;
     let models: Vec<Value> = ui
         .gateway
         .as_ref()
@@ -167,17 +214,23 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Result<axum::Json<Value>, Proble
             "unsettled": p.unsettled().to_string(),
         })).collect::<Vec<_>>(),
         "health": ui.health.as_ref().map(|h| h()).unwrap_or(Value::Null),
+        "lease_latency": {
+            "samples": latencies.len(),
+            "mean_secs": (!latencies.is_empty()).then(|| latencies.iter().sum::<i64>() as f64 / latencies.len() as f64),
+            "max_secs": latencies.iter().max(),
+        },
     })))
 }
 
 #[derive(Deserialize)]
 struct ListQuery {
     state: Option<String>,
-    limit: Option<u32>,
+    // A string, so a bad number is answered as problem+json like any other bad input.
+    limit: Option<String>,
 }
 
 async fn jobs(
-    State(ui): State<Arc<Ui>>,
+    State(dash): State<Arc<Dash>>,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<Value>, Problem> {
     let state = match q.state.as_deref().filter(|s| !s.is_empty()) {
@@ -194,8 +247,23 @@ async fn jobs(
             )
         })?),
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_LIST);
-    let list = ui
+    let limit = match q.limit.as_deref().filter(|l| !l.is_empty()) {
+        None => 100,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_LIST).contains(l))
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-limit",
+                    "Bad limit",
+                    format!("limit {l:?} is not a whole number from 1 to {MAX_LIST}"),
+                )
+            })?,
+    };
+    let list = dash
+        .ui
         .store
         .recent_jobs(state, limit)
         .await
@@ -205,22 +273,32 @@ async fn jobs(
     ))
 }
 
+/// Any address form a person pastes, or 400 problem+json.
+pub(crate) fn parse_address(s: &str) -> Result<spindle_sdk::TonAddress, Problem> {
+    spindle_sdk::address::parse_address(s).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-address",
+            "Bad address",
+            e.to_string(),
+        )
+    })
+}
+
 async fn job(
-    State(ui): State<Arc<Ui>>,
+    State(dash): State<Arc<Dash>>,
     Path(escrow): Path<String>,
 ) -> Result<axum::Json<Value>, Problem> {
-    // The store keys jobs by raw address; accept any form a person pastes.
-    let raw = spindle_sdk::address::parse_address(&escrow)
-        .map(|a| spindle_sdk::address::to_raw(&a))
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-address",
-                "Bad address",
-                e.to_string(),
-            )
-        })?;
-    let Some(t) = ui.store.job_timeline(&raw).await.map_err(store_error)? else {
+    // The store keys jobs by raw address.
+    let address = parse_address(&escrow)?;
+    let raw = spindle_sdk::address::to_raw(&address);
+    let Some(t) = dash
+        .ui
+        .store
+        .job_timeline(&raw)
+        .await
+        .map_err(store_error)?
+    else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
             "unknown-job",
@@ -233,5 +311,11 @@ async fn job(
         "events": t.events,
         "outbox": t.outbox,
         "proof_signers": t.proof_signers,
+        "signatures": t.signatures,
+        // The escrow's own transactions, read from the chain (creation, complete, payouts).
+        "transactions": match &dash.live.chain {
+            Some(chain) => chain.transactions(&address).await,
+            None => Value::Null,
+        },
     })))
 }

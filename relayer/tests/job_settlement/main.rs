@@ -8,6 +8,7 @@
 #[path = "../relayer/common.rs"]
 #[allow(dead_code)]
 mod common;
+mod dashboard;
 
 use std::sync::Arc;
 use std::time::Duration;

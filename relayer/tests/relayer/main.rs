@@ -15,3 +15,4 @@ mod node;
 mod outbox;
 mod signing;
 mod specs;
+mod ui;

@@ -1,13 +1,15 @@
 //! The `/ui` dashboard in a real headless Chromium (Debian's `chromium`, which
 //! `scripts/test.d/50-browser.sh` installs), over a relayer store that settled
 //! real vouchers on the devnet: every page loads without console errors, the
-//! money page shows what the chain paid, and a screenshot of each page (desktop
-//! and phone size) is saved under `target/ui-screenshots/` for review.
+//! money page shows what the chain paid, the account's balance and the provider's
+//! stake earnings as the test reads them from the chain, and a screenshot of each
+//! page (desktop and phone size) is saved under `target/ui-screenshots/` for review.
 
 use super::*;
 use serde_json::json;
 use spindle_relayer::ui::browser::Browser;
-use spindle_relayer::ui::{NetworkInfo, Ui};
+use spindle_relayer::ui::chain::ChainView;
+use spindle_relayer::ui::{Live, NetworkInfo, Ui};
 use std::path::Path;
 
 /// nanoTON as the dashboard shows them: all decimals, trailing zeros trimmed.
@@ -54,7 +56,44 @@ async fn dashboard_shows_what_the_chain_settled() {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/ui", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, ui.router()).await });
+    let hub = w.net.devnet.faucet_wallet().address;
+    let live = Live {
+        chain: Some(Arc::new(
+            ChainView::new(client(&w.net._server.url), hub.clone()).unwrap(),
+        )),
+        members: Vec::new(),
+        wallet: Some(w.net.wallet(1).1.address().unwrap()),
+    };
+    tokio::spawn(async move { axum::serve(listener, ui.router_with(live)).await });
+
+    // The account's balance and the stake's earnings, read from the chain here.
+    let int = |r: spindle_sdk::toncenter::GetMethodResult, i: usize| {
+        u128::try_from(r.stack[i].as_num().unwrap().clone()).unwrap()
+    };
+    let state = w
+        .net
+        .api
+        .run_get_method(&w.account, "get_account_state", &[])
+        .await
+        .unwrap();
+    let balance = int(state, 1);
+    let stake = ps::state_init(
+        spindle_sdk::artifact!("provider_stake").unwrap().code,
+        &hub,
+        &w.owner,
+    )
+    .unwrap()
+    .address(0)
+    .unwrap();
+    let earned = int(
+        w.net
+            .api
+            .run_get_method(&stake, "get_stake", &[])
+            .await
+            .unwrap(),
+        1,
+    );
+    assert!(earned > 0, "the voucher paid the stake");
 
     let (account, provider) = w.raw();
     let pages: [(&str, &str, Vec<String>); 4] = [
@@ -78,6 +117,10 @@ async fn dashboard_shows_what_the_chain_settled() {
                 ton(paid),
                 ton(paid + TON / 100),
                 ton(TON / 100),
+                ton(balance),
+                ton(earned),
+                "none requested".into(),
+                "epoch 0".into(),
             ],
         ),
         (

@@ -31,6 +31,23 @@ function addr(a) {
   return e ? `<a href="${esc(e + a)}" rel="noreferrer"><code>${esc(a)}</code></a>` : `<code>${esc(a)}</code>`;
 }
 
+// A transaction by hash (hex), linked to the explorer when one is configured.
+function tx(hash) {
+  if (!hash) return "";
+  const e = overview?.network?.explorer, short = `<code>${esc(hash)}</code>`;
+  return e ? `<a href="${esc(e + "transaction/" + hash)}" rel="noreferrer">${short}</a>` : short;
+}
+
+function secs(n) {
+  if (n == null) return "";
+  return n >= 86400 ? `${+(n / 86400).toFixed(2)} d` : n >= 3600 ? `${+(n / 3600).toFixed(2)} h` : `${n} s`;
+}
+
+// A chain-side value that may be {"error": ...}: the error as an alert-free note.
+function failed(v) {
+  return v && typeof v === "object" && !Array.isArray(v) && v.error ? `<p class="note">Chain: ${esc(v.error)}</p>` : "";
+}
+
 function table(caption, head, rows, numeric = []) {
   const th = head.map((h, i) => `<th scope="col"${numeric.includes(i) ? ' class="num"' : ""}>${esc(h)}</th>`).join("");
   const body = rows.length
@@ -54,22 +71,77 @@ function cards(items) {
   return `<div class="cards">${items.map(([k, v]) => `<div class="card">${esc(k)}<b>${v}</b></div>`).join("")}</div>`;
 }
 
-function spark(label, values) {
-  if (values.length < 2) return `<p>${esc(label)}: collecting…</p>`;
-  const max = Math.max(1, ...values), w = 300, h = 40;
-  const pts = values.map((v, i) => `${(i / (values.length - 1)) * w},${h - (v / max) * h}`).join(" ");
-  return `<figure><figcaption>${esc(label)} (now ${values[values.length - 1]}, max ${max})</figcaption>` +
-    `<svg class="spark" viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" role="img" aria-label="${esc(label)} over the last ${values.length} samples"><polyline points="${pts}"/></svg></figure>`;
+// A line chart of recent samples, drawn locally as inline SVG.
+function spark(label, values, unit = "") {
+  const known = values.filter((v) => v != null && Number.isFinite(v));
+  if (known.length < 2) return `<figure><figcaption>${esc(label)}: collecting…</figcaption></figure>`;
+  const max = Math.max(1e-9, ...known), w = 300, h = 40, last = known[known.length - 1];
+  const pts = values.map((v, i) => v == null ? null : `${((i / (values.length - 1)) * w).toFixed(1)},${(h - (v / max) * h).toFixed(1)}`).filter(Boolean).join(" ");
+  const fmt = (v) => `${+v.toFixed(2)}${unit}`;
+  return `<figure><figcaption>${esc(label)} (now ${fmt(last)}, max ${fmt(max)})</figcaption>` +
+    `<svg class="spark" viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" role="img" aria-label="${esc(label)} over the last ${values.length} samples, now ${fmt(last)}"><polyline points="${pts}"/></svg></figure>`;
+}
+
+// Bars for a few labelled amounts (nanoTON), as inline SVG.
+function bars(label, items) {
+  if (!items.length) return "";
+  const max = items.reduce((m, [, v]) => (v > m ? v : m), 1n), w = 300, row = 18;
+  const body = items.map(([k, v], i) => {
+    const len = Number((v * 1000n) / max) / 1000 * (w - 2);
+    return `<rect x="0" y="${i * row + 2}" width="${Math.max(1, len).toFixed(1)}" height="${row - 6}"><title>${esc(k)}: ${esc(ton(v))}</title></rect>`;
+  }).join("");
+  return `<figure><figcaption>${esc(label)}</figcaption><svg class="bars" viewBox="0 0 ${w} ${items.length * row}" role="img" aria-label="${esc(label)}: ${esc(items.map(([k, v]) => `${k} ${ton(v)}`).join(", "))}">${body}</svg></figure>`;
+}
+
+function withdrawal(chain, now) {
+  if (!chain || chain.error) return "unknown";
+  if (!chain.initialized) return "not initialised";
+  if (!chain.withdraw_at) return "none requested";
+  return chain.withdraw_at > now ? `requested: withdrawable at ${when(chain.withdraw_at)}` : `withdrawable since ${when(chain.withdraw_at)}`;
+}
+
+function unbonding(stake, now) {
+  if (!stake || stake.error) return "";
+  if (!stake.unbond_at) return "bonded";
+  return stake.unbond_at > now ? `unbonding: withdrawable at ${when(stake.unbond_at)}` : `unbonded since ${when(stake.unbond_at)}`;
 }
 
 const views = {
   async network() {
-    const o = overview, n = o.network;
+    const o = overview, net = await get("/ui/api/network"), n = net.network, h = net.hub, r = net.relayers;
+    const hubRows = h && !h.error ? [
+      ["address", addr(h.address)], ["paused", h.paused ? "yes: no new jobs or deposits" : "no"],
+      ["protocol fee", `${esc(h.fee_bps / 100)} %`], ["minimum stake", ton(h.min_stake)], ["minimum job", ton(h.min_job)],
+      ["settlement fee", ton(h.settle_fee)], ["finder's fee", ton(h.finder_fee)], ["slash", `${esc(h.slash_mult_pct)} % of the job amount`],
+      ["unbonding period", esc(secs(h.unbond_period))], ["deadline range", `${esc(secs(h.min_deadline))} to ${esc(secs(h.max_deadline))}`],
+      ["grace / evidence window", `${esc(secs(h.grace))} / ${esc(secs(h.window))}`], ["account withdrawal grace", esc(secs(h.account_grace))],
+      ["parameter delay", esc(secs(h.delay))], ["relayer set", `version ${esc(h.relayer_set.version)}: ${esc(h.relayer_set.k)} of ${esc(h.relayer_set.keys.length)}`],
+      ["treasury", addr(h.treasury)], ["USDT jetton wallet", h.jetton_wallet ? addr(h.jetton_wallet) : "none"],
+    ] : [];
+    const online = (m) => m.online === true ? "online" : m.online === false ? "offline" : "unknown";
     return `<h2>Network</h2>` + cards([
-      ["network", esc(n.network)], ["global id", esc(n.global_id)], ["relayer set", `${esc(n.k)} of ${esc(n.n)}`],
-      ["models served", esc(o.models.length)], ["jobs", esc(Object.values(o.jobs).reduce((a, b) => a + b, 0))],
+      ["network", esc(n.network)], ["global id", esc(n.global_id)],
+      ["relayer set", `${esc(r.k)} of ${esc(r.n)}${r.members.length ? `, ${esc(r.online)} online` : ""}`],
+      ["providers", esc(net.providers.length)], ["models served", esc(o.models.length)],
+      ["jobs", esc(Object.values(o.jobs).reduce((a, b) => a + b, 0))],
     ]) +
       table("Addresses", ["what", "address"], [["hub", n.hub ? addr(n.hub) : "not configured"], ["this relayer", addr(n.relayer)]]) +
+      failed(h) + table("Hub parameters (read from the chain)", ["parameter", "value"], hubRows) +
+      table("Relayer set", ["#", "public key", "where", "status"], r.members.map((m) => [
+        esc(m.index), `<code>${esc(m.pubkey)}</code>`, m.me ? "this relayer" : esc(m.url ?? ""),
+        `<span class="state state-${online(m)}">${online(m)}</span> <small>${esc(m.me ? "" : m.detail)}</small>`,
+      ]), [0]) +
+      table("Providers", ["owner", "stake", "earned", "unbonding", "operator key since", "slashes", "workers online", "capacity (busy)", "models and prices (nanoTON per 1M prompt / completion tokens)", "success rate"],
+        net.providers.map((p) => {
+          const s = p.stake ?? {}, bad = s.error;
+          return [
+            addr(p.owner) + (bad ? `<br><small>chain: ${esc(s.error)}</small>` : ""), bad ? "" : ton(s.stake), bad ? "" : ton(s.earned),
+            esc(unbonding(s, o.now)), bad ? "" : s.rotated_at ? esc(when(s.rotated_at)) : "stake creation", bad ? "" : esc(s.slashes),
+            esc(p.workers_online), `${esc(p.capacity)} (${esc(p.in_flight)})`,
+            esc(p.models.map((m) => `${m.id}: ${m.prices.prompt} / ${m.prices.completion}`).join("; ") || "none"),
+            p.success_rate == null ? "no finished jobs" : `${esc((p.success_rate * 100).toFixed(1))} % of ${esc((p.jobs.settled ?? 0) + (p.jobs.expired ?? 0) + (p.jobs.refunded ?? 0))}`,
+          ];
+        }), [1, 2, 5, 6, 7]) +
       table("Models served now", ["model", "workers", "free capacity", "prompt / cached / completion, nanoTON per 1M tokens"],
         o.models.map((m) => [esc(m.id), esc(m.workers), esc(m.capacity), `${esc(m.prices.prompt)} / ${esc(m.prices.cached_prompt)} / ${esc(m.prices.completion)}`]), [1, 2]) +
       table("Jobs by state", ["state", "jobs"], STATES.map((s) => [state(s), esc(o.jobs[s] ?? 0)]), [1]);
@@ -88,7 +160,7 @@ const views = {
   },
 
   async job(params, escrow) {
-    const t = await get(`/ui/api/jobs/${encodeURIComponent(escrow)}`), j = t.job;
+    const t = await get(`/ui/api/jobs/${encodeURIComponent(escrow)}`), j = t.job, txs = t.transactions;
     return `<h2>Job <code>${esc(j.escrow)}</code></h2>` +
       table("Job", ["field", "value"], [
         ["escrow", addr(j.escrow)], ["state", state(j.state)], ["amount", amount(j.amount, j.asset)], ["client", addr(j.client)],
@@ -96,28 +168,74 @@ const views = {
         ["leases granted", esc(j.lease_seq)], ["proof signatures from relayers", esc(t.proof_signers.map((i) => "#" + i).join(", ") || "none")],
       ]) +
       table("Timeline", ["when", "what", "detail"], t.events.map((e) => [esc(when(e.at)), esc(e.what), esc(e.detail)])) +
-      table("On-chain actions (outbox)", ["kind", "state", "attempts", "confirmed lt", "last error"],
-        t.outbox.map((x) => [esc(x.kind), state(x.state), esc(x.attempts), esc(x.confirmed_lt ?? ""), esc(x.last_error ?? "")]), [2]);
+      table("Signatures", ["when", "kind", "signer", "payload hash", "signature"], t.signatures.map((s) => [
+        esc(when(s.at)), esc(s.kind.replace("_", " ")), `<code>${esc(s.signer)}</code>`, `<code>${esc(s.payload_hash ?? "")}</code>`, `<code>${esc(s.signature)}</code>`,
+      ])) +
+      table("On-chain actions (outbox)", ["kind", "state", "attempts", "confirmed in", "last error"],
+        t.outbox.map((x) => [esc(x.kind), state(x.state), esc(x.attempts), x.confirmed_hash ? tx(x.confirmed_hash) : esc(x.confirmed_lt ?? ""), esc(x.last_error ?? "")]), [2]) +
+      (txs == null ? "" : failed(txs) + table("The escrow's transactions on-chain (newest first)", ["when", "what", "from", "value", "result", "transaction"],
+        (Array.isArray(txs) ? txs : []).map((x) => [
+          esc(when(x.utime)), esc(x.op_name ?? (x.op == null ? "" : "op 0x" + x.op.toString(16))), x.from ? addr(x.from) : "", ton(x.value),
+          x.aborted ? `<span class="state state-failed">aborted</span>` : "ok", tx(x.hash),
+        ]), [3]));
   },
 
   async money() {
-    const m = overview.money;
-    const sum = (k) => m.reduce((a, p) => a + BigInt(p[k]), 0n).toString();
-    return `<h2>Money</h2>` + cards([["charged", ton(sum("charged"))], ["settled on-chain", ton(sum("settled"))], ["unsettled", ton(sum("unsettled"))]]) +
+    const m = await get("/ui/api/money"), pairs = overview.money, now = overview.now;
+    const sum = (list, k) => list.reduce((a, p) => a + BigInt(p[k] ?? 0), 0n);
+    const fees = Array.isArray(m.relayer_fees) ? m.relayer_fees : [];
+    return `<h2>Money</h2>` + cards([
+      ["charged", ton(sum(m.accounts, "charged"))], ["settled on-chain", ton(sum(m.accounts, "settled"))],
+      ["pending charges", ton(sum(m.accounts, "pending"))], ["paid to providers", ton(sum(m.providers, "total"))],
+      ["protocol fees", m.protocol_fees.fees == null ? "unknown" : ton(m.protocol_fees.fees)],
+      [`relayer fees, ${m.days} days`, ton(sum(fees, "fees"))],
+    ]) +
+      table("Compute accounts", ["account", "balance (chain)", "pending charges", "settled", "last voucher", "withdrawal"],
+        m.accounts.map((a) => {
+          const v = a.last_voucher, c = a.chain ?? {};
+          return [
+            addr(a.account) + (c.error ? `<br><small>chain: ${esc(c.error)}</small>` : ""), c.error ? "" : ton(c.balance), ton(a.pending), ton(a.settled),
+            v ? `${ton(v.cumulative)} to ${addr(v.provider)}, epoch ${esc(v.epoch)}, signed ${esc(when(v.signed_at))}, ${ton(v.settled)} settled` : "none",
+            esc(withdrawal(c, now)),
+          ];
+        }), [1, 2, 3]) +
+      table("Provider earnings", ["provider", "from vouchers", "settled jobs", "from jobs", "total", "stake earnings (chain)"],
+        m.providers.map((p) => [addr(p.provider), ton(p.vouchers_settled), esc(p.jobs_settled), ton(p.jobs_paid), ton(p.total), p.stake_earned == null ? "" : ton(p.stake_earned)]), [1, 2, 3, 4, 5]) +
+      table("Protocol fees", ["fee", "settled job pay", "fees to the treasury"], [[
+        m.protocol_fees.fee_bps == null ? "unknown" : `${esc(m.protocol_fees.fee_bps / 100)} %`, ton(m.protocol_fees.jobs_paid),
+        m.protocol_fees.fees == null ? "unknown" : ton(m.protocol_fees.fees),
+      ]], [1, 2]) +
+      failed(m.relayer_fees) +
+      table(`On-chain fees paid by the relayer wallet per day${m.relayer_wallet ? "" : " (no wallet)"}`, ["day (UTC)", "transactions", "fees"],
+        fees.map((d) => [esc(when(d.day).slice(0, 10)), esc(d.transactions), ton(d.fees)]), [1, 2]) +
+      bars("Relayer fees per day", fees.slice().reverse().map((d) => [when(d.day).slice(0, 10), BigInt(d.fees)])) +
       table("Metered usage per compute account and provider", ["account", "provider", "charged", "settled", "unsettled"],
-        m.map((p) => [addr(p.account), addr(p.provider), ton(p.charged), ton(p.settled), ton(p.unsettled)]), [2, 3, 4]);
+        pairs.map((p) => [addr(p.account), addr(p.provider), ton(p.charged), ton(p.settled), ton(p.unsettled)]), [2, 3, 4]);
   },
 
   async health() {
-    const o = overview;
+    const o = overview, hl = o.health && typeof o.health === "object" ? o.health : {};
     const backlog = (s) => (s.outbox.prepared ?? 0) + (s.outbox.submitted ?? 0) + (s.outbox.failed_retryable ?? 0);
-    const health = o.health && typeof o.health === "object" ? Object.entries(o.health) : [];
-    return `<h2>Health</h2>` +
-      table("Live figures", ["figure", "value"], health.map(([k, v]) => [esc(k), esc(typeof v === "object" ? JSON.stringify(v) : v)])) +
+    // Errors answered between consecutive polls.
+    const rate = (k) => history.map((s, i) => i === 0 ? null : Math.max(0, (s.health?.[k] ?? 0) - (history[i - 1].health?.[k] ?? 0)));
+    const lat = o.lease_latency ?? {};
+    return `<h2>Health</h2>` + cards([
+      ["chain lag", hl.chain_lag_seconds == null ? "unknown" : `${esc(hl.chain_lag_seconds.toFixed(1))} s`],
+      ["outbox backlog", esc(backlog(o))], ["API requests", esc(hl.http_requests ?? "")],
+      ["API errors (4xx / 5xx)", `${esc(hl.http_4xx ?? 0)} / ${esc(hl.http_5xx ?? 0)}`],
+      ["lease latency (mean of last jobs)", lat.mean_secs == null ? "no leases yet" : `${esc(lat.mean_secs.toFixed(1))} s`],
+    ]) +
+      table("Live figures", ["figure", "value"], Object.entries(hl).map(([k, v]) => [esc(k), esc(typeof v === "object" ? JSON.stringify(v) : v)])) +
       table("Outbox by state", ["state", "items"], Object.entries(o.outbox).map(([s, n]) => [state(s), esc(n)]), [1]) +
+      `<div class="charts">` +
+      spark("Chain lag", history.map((s) => s.health?.chain_lag_seconds ?? null), " s") +
       spark("Outbox backlog", history.map(backlog)) +
+      spark("API 5xx per poll", rate("http_5xx")) +
+      spark("API 4xx per poll", rate("http_4xx")) +
+      spark("Lease latency (mean)", history.map((s) => s.lease_latency?.mean_secs ?? null), " s") +
       spark("Jobs settled", history.map((s) => s.jobs.settled ?? 0)) +
-      spark("Free worker capacity", history.map((s) => s.models.reduce((a, m) => a + m.capacity, 0)));
+      spark("Free worker capacity", history.map((s) => s.models.reduce((a, m) => a + m.capacity, 0))) +
+      `</div>`;
   },
 };
 
