@@ -241,7 +241,7 @@ async fn dashboard_follows_a_job_to_settled(db: TestDb) {
     // the coordinator posts `complete`.
     let worker = hex::encode(operator().verifying_key().as_bytes());
     let lease = store
-        .claim_job(&raw, &worker, now + 2, 600)
+        .claim_job(&raw, &worker, now, 600)
         .await
         .unwrap()
         .unwrap();
@@ -262,12 +262,12 @@ async fn dashboard_follows_a_job_to_settled(db: TestDb) {
                 payload: boc::to_boc(&acceptance),
                 signature: acceptance_sig,
             },
-            now + 3,
+            now,
         )
         .await
         .unwrap();
     let result = signed_result(&w, &s.escrow, 1, b"dashboard answer", &operator());
-    store.store_result(&lease, &result, now + 4).await.unwrap();
+    store.store_result(&lease, &result, now).await.unwrap();
     store
         .set_result_settlement(&raw, &result.result_hash, &address::to_raw(&w.owner), PAY)
         .await

@@ -90,7 +90,7 @@ function bars(label, items) {
     const len = Number((v * 1000n) / max) / 1000 * (w - 2);
     return `<rect x="0" y="${i * row + 2}" width="${Math.max(1, len).toFixed(1)}" height="${row - 6}"><title>${esc(k)}: ${esc(ton(v))}</title></rect>`;
   }).join("");
-  return `<figure><figcaption>${esc(label)}</figcaption><svg class="bars" viewBox="0 0 ${w} ${items.length * row}" role="img" aria-label="${esc(label)}: ${esc(items.map(([k, v]) => `${k} ${ton(v)}`).join(", "))}">${body}</svg></figure>`;
+  return `<figure><figcaption>${esc(label)}</figcaption><svg class="bars" viewBox="0 0 ${w} ${items.length * row}" height="${items.length * row}" preserveAspectRatio="none" role="img" aria-label="${esc(label)}: ${esc(items.map(([k, v]) => `${k} ${ton(v)}`).join(", "))}">${body}</svg></figure>`;
 }
 
 function withdrawal(chain, now) {
