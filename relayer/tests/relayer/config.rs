@@ -347,3 +347,50 @@ fn gateway_identity_is_derived_and_providers_are_checked() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn explorer_defaults_by_network_and_can_be_set_or_turned_off() {
+    let dir = crate::common::temp_dir("cfg_explorer");
+    let key = key_file(&dir, 0o600);
+    let text = example_config(HUB, &key);
+    let load = |pairs: &[(&str, &str)]| Config::from_toml_str(&text, "test", env(pairs));
+    // A devnet has no explorer unless one is named.
+    let devnet = load(&[("SPINDLE_CHAIN_GLOBAL_ID", "-1313")]).unwrap();
+    assert_eq!(devnet.chain.explorer, None);
+    let testnet = load(&[("SPINDLE_CHAIN_GLOBAL_ID", "-3")]).unwrap();
+    assert_eq!(
+        testnet.chain.explorer.as_deref(),
+        Some("https://testnet.tonviewer.com/")
+    );
+    let mainnet = load(&[("SPINDLE_CHAIN_GLOBAL_ID", "-239")]).unwrap();
+    assert_eq!(
+        mainnet.chain.explorer.as_deref(),
+        Some("https://tonviewer.com/")
+    );
+    // A configured base gets its trailing slash; "" in the file turns links off even on
+    // mainnet.
+    let own = load(&[("SPINDLE_CHAIN_EXPLORER", "http://explorer.local:8080/net")]).unwrap();
+    assert_eq!(
+        own.chain.explorer.as_deref(),
+        Some("http://explorer.local:8080/net/")
+    );
+    let off_text = text.replace(
+        "# explorer = \"https://testnet.tonviewer.com/\"",
+        "explorer = \"\"",
+    );
+    assert_ne!(off_text, text);
+    let off = Config::from_toml_str(
+        &off_text,
+        "test",
+        env(&[("SPINDLE_CHAIN_GLOBAL_ID", "-239")]),
+    )
+    .unwrap();
+    assert_eq!(off.chain.explorer, None);
+    let msg = problems(load(&[("SPINDLE_CHAIN_EXPLORER", "ftp://x")]).unwrap_err());
+    assert!(
+        msg.contains("chain.explorer (SPINDLE_CHAIN_EXPLORER)")
+            && msg.contains("not an http(s) URL"),
+        "{msg}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
