@@ -432,6 +432,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn workers_lists_each_connection_with_its_offer_and_load() {
+        let pool = Arc::new(Pool::default());
+        worker(&pool, 2, 3, PRICES);
+        worker(&pool, 1, 1, PRICES);
+        let _slot = pool
+            .acquire(&account(1), "m", &[1], Duration::from_secs(1))
+            .await
+            .unwrap();
+        let list = pool.workers();
+        let summary: Vec<_> = list
+            .iter()
+            .map(|w| (w.id, w.max_concurrency, w.in_flight, w.models.len()))
+            .collect();
+        assert_eq!(summary, [(1, 1, 0, 1), (2, 3, 1, 1)]);
+        assert_eq!(list[1].models[0].id, "m");
+        pool.remove(1);
+        assert_eq!(pool.workers().len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_flooding_account_does_not_starve_another() {
         let pool = Arc::new(Pool::default());
         worker(&pool, 1, 1, PRICES);
