@@ -284,6 +284,7 @@ impl Node {
             }),
         });
         // The dashboard reads the chain with a small share of the API's rate (it caches).
+        let ui_history = Arc::new(crate::ui::history::History::default());
         let ui_live = Live {
             chain: Some(Arc::new(
                 crate::ui::chain::ChainView::new(toncenter(&config.chain, 0.1), hub.clone())
@@ -304,6 +305,7 @@ impl Node {
                 })
                 .collect(),
             wallet: config.wallet().address().ok(),
+            history: Some(ui_history.clone()),
         };
         let peer_api = Arc::new(PeerApi {
             signer: signer.clone(),
@@ -410,6 +412,15 @@ impl Node {
             (
                 "job-scheduler",
                 tokio::spawn(jobs.run_scheduler(stopped(rx.clone()))),
+            ),
+            (
+                "ui-history",
+                tokio::spawn({
+                    let stop = stopped(rx.clone());
+                    let ui = parts.ui.clone();
+                    let every = crate::ui::history::SAMPLE_EVERY;
+                    async move { ui_history.run(&ui, every, stop).await }
+                }),
             ),
             (
                 "job-poster",

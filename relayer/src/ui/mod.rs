@@ -10,6 +10,7 @@
 //! | `GET /ui/api/overview` | network info, jobs and outbox by state, served models, money per pair, health, lease latency |
 //! | `GET /ui/api/network` | hub parameters (chain), relayer set with who is online, providers (stake, unbonding, slashes, workers, models, prices, capacity, success rate) |
 //! | `GET /ui/api/money?days=` | per compute account balance (chain), pending charges, last voucher, withdrawal; per provider earnings; protocol fees; the relayer wallet's fees per day over `days` (1–90, default 14) |
+//! | `GET /ui/api/history` | health samples over the last hour (chain lag, outbox backlog, API errors, lease latency, settled jobs, capacity), oldest first |
 //! | `GET /ui/api/jobs?state=&limit=` | newest jobs (`limit` 1–500, default 100), optionally of one state |
 //! | `GET /ui/api/jobs/{escrow}` | one job's timeline, outbox items, signatures and on-chain transactions |
 //!
@@ -22,6 +23,7 @@
 
 pub mod browser;
 pub mod chain;
+pub mod history;
 mod panels;
 pub mod peers;
 
@@ -86,6 +88,8 @@ pub struct Live {
     pub members: Vec<peers::Member>,
     /// The wallet this relayer posts from (whose fees the money view sums).
     pub wallet: Option<spindle_sdk::TonAddress>,
+    /// Health samples a background task takes ([`history::History::run`]).
+    pub history: Option<Arc<history::History>>,
 }
 
 /// What the handlers share.
@@ -128,6 +132,7 @@ impl Ui {
             .route("/ui/api/overview", get(overview))
             .route("/ui/api/network", get(panels::network))
             .route("/ui/api/money", get(panels::money))
+            .route("/ui/api/history", get(history))
             .route("/ui/api/jobs", get(jobs))
             .route("/ui/api/jobs/{escrow}", get(job))
             .with_state(dash)
@@ -178,6 +183,13 @@ fn job_json(j: &Job) -> Value {
 
 /// Lease latencies averaged in the overview (the newest leased jobs).
 const LATENCY_SAMPLES: u32 = 20;
+
+async fn history(State(dash): State<Arc<Dash>>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "every_secs": history::SAMPLE_EVERY.as_secs(),
+        "samples": dash.live.history.as_ref().map(|h| h.list()).unwrap_or_default(),
+    }))
+}
 
 async fn overview(State(dash): State<Arc<Dash>>) -> Result<axum::Json<Value>, Problem> {
     let ui = &dash.ui;

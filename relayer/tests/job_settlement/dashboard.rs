@@ -14,6 +14,7 @@ use axum::routing::get;
 use spindle_relayer::node::Metrics;
 use spindle_relayer::ui::browser::Browser;
 use spindle_relayer::ui::chain::ChainView;
+use spindle_relayer::ui::history::History;
 use spindle_relayer::ui::peers::Member;
 use spindle_relayer::ui::{Live, NetworkInfo, Ui};
 use spindle_sdk::protocol::hub::{self, HubCodes, HubParams};
@@ -200,16 +201,20 @@ async fn dashboard_follows_a_job_to_settled(db: TestDb) {
         gateway: None,
         health: Some(Arc::new(move || metrics.health_summary())),
     });
+    // Health samples, taken here at the steps below (the node takes one every 10 s).
+    let history = Arc::new(History::default());
     let live = Live {
         chain: Some(Arc::new(
             ChainView::new(client(&w.net.server.url), w.hub.clone()).unwrap(),
         )),
         members,
         wallet: Some(wallet.clone()),
+        history: Some(history.clone()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/ui", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, ui.router_with(live)).await });
+    let router = ui.clone().router_with(live);
+    tokio::spawn(async move { axum::serve(listener, router).await });
     let dom = |route: &str| {
         let url = format!("{base}{route}");
         let browser = &browser;
@@ -234,6 +239,7 @@ async fn dashboard_follows_a_job_to_settled(db: TestDb) {
         )
         .await
         .unwrap();
+    history.sample(&ui, now as u64).await;
     let jobs = dom("#/jobs");
     has(&jobs, "jobs", &[&raw, "state-funded", &ton(AMOUNT)]);
 
@@ -286,6 +292,15 @@ async fn dashboard_follows_a_job_to_settled(db: TestDb) {
         ),
         "{outcome:?}"
     );
+
+    history.sample(&ui, now as u64 + 10).await;
+    let samples = history.list();
+    assert_eq!(samples.len(), 2);
+    assert_eq!(
+        (&samples[0]["jobs_settled"], &samples[1]["jobs_settled"]),
+        (&serde_json::json!(0), &serde_json::json!(1))
+    );
+    assert_eq!(samples[1]["lease_latency_secs"], 0.0);
 
     // What the test reads from the chain itself.
     let complete_tx = chain_tx(&w, &s.escrow, 0x4a42_0002).await;
@@ -364,7 +379,14 @@ async fn dashboard_follows_a_job_to_settled(db: TestDb) {
     has(
         &health,
         "health",
-        &["Chain lag", "0.5 s", "lease latency", "Outbox backlog"],
+        &[
+            "Chain lag",
+            "0.5 s",
+            "lease latency",
+            "Outbox backlog",
+            "the relayer's samples over the last 10 s, one every 10 s",
+            "Jobs settled (now 1, max 1)",
+        ],
     );
 
     for (name, route) in [

@@ -166,6 +166,11 @@ async fn views_answer_and_refuse_bad_input(db: TestDb) {
     assert_eq!(over["lease_latency"]["mean_secs"], 12.5);
     assert_eq!(over["lease_latency"]["max_secs"], 15);
 
+    // A dashboard without the node's sampler has no history (the page charts its polls).
+    let (status, _, h) = get(&format!("{base}/history")).await;
+    assert_eq!(status, 200, "{h}");
+    assert_eq!(h["samples"], serde_json::json!([]));
+
     let (status, _, t) = get(&format!("{base}/jobs/{}", escrow(1))).await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["job"]["state"], "settled");

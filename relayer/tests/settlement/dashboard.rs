@@ -63,6 +63,7 @@ async fn dashboard_shows_what_the_chain_settled() {
         )),
         members: Vec::new(),
         wallet: Some(w.net.wallet(1).1.address().unwrap()),
+        history: None,
     };
     tokio::spawn(async move { axum::serve(listener, ui.router_with(live)).await });
 

@@ -76,7 +76,7 @@ function spark(label, values, unit = "") {
   const known = values.filter((v) => v != null && Number.isFinite(v));
   if (known.length < 2) return `<figure><figcaption>${esc(label)}: collecting…</figcaption></figure>`;
   const max = Math.max(1e-9, ...known), w = 300, h = 40, last = known[known.length - 1];
-  const pts = values.map((v, i) => v == null ? null : `${((i / (values.length - 1)) * w).toFixed(1)},${(h - (v / max) * h).toFixed(1)}`).filter(Boolean).join(" ");
+  const pts = values.map((v, i) => v == null ? null : `${((i / (values.length - 1)) * w).toFixed(1)},${(h - 2 - (v / max) * (h - 4)).toFixed(1)}`).filter(Boolean).join(" ");
   const fmt = (v) => `${+v.toFixed(2)}${unit}`;
   return `<figure><figcaption>${esc(label)} (now ${fmt(last)}, max ${fmt(max)})</figcaption>` +
     `<svg class="spark" viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" role="img" aria-label="${esc(label)} over the last ${values.length} samples, now ${fmt(last)}"><polyline points="${pts}"/></svg></figure>`;
@@ -216,8 +216,20 @@ const views = {
   async health() {
     const o = overview, hl = o.health && typeof o.health === "object" ? o.health : {};
     const backlog = (s) => (s.outbox.prepared ?? 0) + (s.outbox.submitted ?? 0) + (s.outbox.failed_retryable ?? 0);
-    // Errors answered between consecutive polls.
-    const rate = (k) => history.map((s, i) => i === 0 ? null : Math.max(0, (s.health?.[k] ?? 0) - (history[i - 1].health?.[k] ?? 0)));
+    // The relayer's own samples when it keeps them (the last hour), else what this page polled.
+    const srv = await get("/ui/api/history"), k = srv.samples, server = k.length >= 2;
+    const delta = (list, f) => list.map((s, i) => i === 0 ? null : Math.max(0, (f(s) ?? 0) - (f(list[i - 1]) ?? 0)));
+    const series = server ? {
+      lag: k.map((s) => s.chain_lag_seconds ?? null), backlog: k.map((s) => s.outbox_backlog),
+      e5: delta(k, (s) => s.http_5xx), e4: delta(k, (s) => s.http_4xx), lat: k.map((s) => s.lease_latency_secs ?? null),
+      settled: k.map((s) => s.jobs_settled), cap: k.map((s) => s.capacity),
+    } : {
+      lag: history.map((s) => s.health?.chain_lag_seconds ?? null), backlog: history.map(backlog),
+      e5: delta(history, (s) => s.health?.http_5xx), e4: delta(history, (s) => s.health?.http_4xx),
+      lat: history.map((s) => s.lease_latency?.mean_secs ?? null), settled: history.map((s) => s.jobs.settled ?? 0),
+      cap: history.map((s) => s.models.reduce((a, m) => a + m.capacity, 0)),
+    };
+    const span = server ? `the relayer's samples over the last ${secs(k[k.length - 1].at - k[0].at)}, one every ${srv.every_secs} s` : "what this page saw since it opened";
     const lat = o.lease_latency ?? {};
     return `<h2>Health</h2>` + cards([
       ["chain lag", hl.chain_lag_seconds == null ? "unknown" : `${esc(hl.chain_lag_seconds.toFixed(1))} s`],
@@ -227,14 +239,14 @@ const views = {
     ]) +
       table("Live figures", ["figure", "value"], Object.entries(hl).map(([k, v]) => [esc(k), esc(typeof v === "object" ? JSON.stringify(v) : v)])) +
       table("Outbox by state", ["state", "items"], Object.entries(o.outbox).map(([s, n]) => [state(s), esc(n)]), [1]) +
-      `<div class="charts">` +
-      spark("Chain lag", history.map((s) => s.health?.chain_lag_seconds ?? null), " s") +
-      spark("Outbox backlog", history.map(backlog)) +
-      spark("API 5xx per poll", rate("http_5xx")) +
-      spark("API 4xx per poll", rate("http_4xx")) +
-      spark("Lease latency (mean)", history.map((s) => s.lease_latency?.mean_secs ?? null), " s") +
-      spark("Jobs settled", history.map((s) => s.jobs.settled ?? 0)) +
-      spark("Free worker capacity", history.map((s) => s.models.reduce((a, m) => a + m.capacity, 0))) +
+      `<h3>Over time</h3><p class="muted">Charts show ${esc(span)}.</p><div class="charts">` +
+      spark("Chain lag", series.lag, " s") +
+      spark("Outbox backlog", series.backlog) +
+      spark("API 5xx per sample", series.e5) +
+      spark("API 4xx per sample", series.e4) +
+      spark("Lease latency (mean)", series.lat, " s") +
+      spark("Jobs settled", series.settled) +
+      spark("Free worker capacity", series.cap) +
       `</div>`;
   },
 };
