@@ -136,7 +136,7 @@ const views = {
           const s = p.stake ?? {}, bad = s.error;
           return [
             addr(p.owner) + (bad ? `<br><small>chain: ${esc(s.error)}</small>` : ""), bad ? "" : ton(s.stake), bad ? "" : ton(s.earned),
-            esc(unbonding(s, o.now)), bad ? "" : s.rotated_at ? esc(when(s.rotated_at)) : "stake creation", bad ? "" : esc(s.slashes),
+            esc(unbonding(s, o.now)), bad ? "" : s.rotated_at ? `${esc(when(s.rotated_at))} (${esc(secs(Math.max(0, o.now - s.rotated_at)))} ago)` : "stake creation", bad ? "" : esc(s.slashes),
             esc(p.workers_online), `${esc(p.capacity)} (${esc(p.in_flight)})`,
             esc(p.models.map((m) => `${m.id}: ${m.prices.prompt} / ${m.prices.completion}`).join("; ") || "none"),
             p.success_rate == null ? "no finished jobs" : `${esc((p.success_rate * 100).toFixed(1))} % of ${esc((p.jobs.settled ?? 0) + (p.jobs.expired ?? 0) + (p.jobs.refunded ?? 0))}`,
@@ -206,7 +206,7 @@ const views = {
         m.protocol_fees.fees == null ? "unknown" : ton(m.protocol_fees.fees),
       ]], [1, 2]) +
       failed(m.relayer_fees) +
-      table(`On-chain fees paid by the relayer wallet per day${m.relayer_wallet ? "" : " (no wallet)"}`, ["day (UTC)", "transactions", "fees"],
+      table(`On-chain fees paid by the relayer wallet per day (its newest 50 transactions)${m.relayer_wallet ? "" : " (no wallet)"}`, ["day (UTC)", "transactions", "fees"],
         fees.map((d) => [esc(when(d.day).slice(0, 10)), esc(d.transactions), ton(d.fees)]), [1, 2]) +
       bars("Relayer fees per day", fees.slice().reverse().map((d) => [when(d.day).slice(0, 10), BigInt(d.fees)])) +
       table("Metered usage per compute account and provider", ["account", "provider", "charged", "settled", "unsettled"],
