@@ -24,8 +24,8 @@ use crate::job;
 use crate::onchain::{get_ints, wait_until};
 
 /// compute_account's rent reserve and gas budgets (compute_account.fc).
-const CA_RESERVE: u128 = 10_000_000;
-const CA_GAS_INIT: u128 = 12_000;
+pub(crate) const CA_RESERVE: u128 = 10_000_000;
+pub(crate) const CA_GAS_INIT: u128 = 12_000;
 const CA_GAS_DEPOSIT: u128 = 2_600;
 const CA_GAS_REQUEST: u128 = 6_000;
 /// withdraw: gas(8000) + a forward fee, with a margin (returned with the balance).
