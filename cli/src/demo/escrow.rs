@@ -9,11 +9,13 @@ use anyhow::{Context, ensure};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use spindle_relayer::settle::job_signer::coordinator;
-use spindle_sdk::protocol::job_escrow::{self as je, Job, ResultRead};
-use spindle_sdk::{TonAddress, address, signing};
+use spindle_sdk::protocol::job_escrow::{self as je, Job};
+use spindle_sdk::{TonAddress, address};
 
 use super::setup::World;
 use super::{Progress, TON, ton, wait_for};
+use crate::cmd::chain::ChainArgs;
+use crate::cmd::client::JobResult;
 use crate::job;
 
 /// What each escrow job puts in escrow: the most it may cost.
@@ -41,7 +43,8 @@ pub struct JobRun {
 
 pub async fn run(world: &World, p: &mut Progress, jobs: usize) -> anyhow::Result<Vec<JobRun>> {
     p.step(&format!(
-        "Client funds {jobs} escrow jobs of {} each from its wallet; relayers lease them to provider A",
+        "Client funds {jobs} escrow job{} of {} from its wallet; relayers lease them to provider A",
+        if jobs == 1 { "" } else { "s" },
         ton(JOB_AMOUNT)
     ));
     let http = reqwest::Client::new();
@@ -77,10 +80,10 @@ pub async fn run(world: &World, p: &mut Progress, jobs: usize) -> anyhow::Result
             Ok(job::job_state(&world.api, &run.escrow).await?.state == je::COMPLETED)
         })
         .await?;
-        let r = fetch_result(world, &http, run).await?;
-        run.prompt_tokens = r["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
-        run.completion_tokens = r["usage"]["completion_tokens"].as_u64().unwrap_or(0);
-        let body: Value = serde_json::from_str(r["result"].as_str().unwrap_or("null"))
+        let r = fetch_result(world, run).await?;
+        run.prompt_tokens = r.prompt_tokens;
+        run.completion_tokens = r.completion_tokens;
+        let body: Value = serde_json::from_str(&r.body)
             .context("the stored result is not the OpenAI response")?;
         run.result = body["choices"][0]["message"]["content"]
             .as_str()
@@ -153,42 +156,15 @@ pub async fn submit(
     Ok(k)
 }
 
-/// `GET /v1/jobs/{escrow}/result`, signed with the client's wallet key (only the
-/// escrow's creator may read its result).
-async fn fetch_result(
-    world: &World,
-    http: &reqwest::Client,
-    run: &JobRun,
-) -> anyhow::Result<Value> {
-    let relayer = &world.relayers[run.coordinator];
-    let valid_until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as u32
-        + 60;
-    let read = ResultRead {
+/// The client reads its result as `spindle client job result` does: a read
+/// signed with its wallet's key, the result checked against its hash.
+async fn fetch_result(world: &World, run: &JobRun) -> anyhow::Result<JobResult> {
+    let chain = ChainArgs {
+        api_url: world.server.url.clone(),
+        api_key: None,
         global_id: world.global_id,
-        escrow: run.escrow.clone(),
-        nonce: run.nonce,
-        relayer: relayer.node.parts.gateway.identity.clone(),
-        valid_until,
+        json: false,
     };
-    let signature = signing::sign(&world.client.key, &read.payload()?);
-    let r = http
-        .get(format!(
-            "{}/v1/jobs/{}/result",
-            relayer.url,
-            address::to_raw(&run.escrow)
-        ))
-        .header("Spindle-Valid-Until", valid_until.to_string())
-        .header("Spindle-Signature", hex::encode(signature.to_bytes()))
-        .send()
-        .await?;
-    ensure!(
-        r.status().is_success(),
-        "relayer-{} did not return job {}'s result: {}",
-        run.coordinator + 1,
-        run.nonce,
-        r.text().await.unwrap_or_default()
-    );
-    Ok(r.json().await?)
+    let relayer = &world.relayers[run.coordinator].url;
+    crate::cmd::client::fetch_result(&chain, &world.client, &run.escrow, relayer).await
 }

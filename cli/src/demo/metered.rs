@@ -73,7 +73,8 @@ pub async fn run(world: &World, p: &mut Progress, requests: usize) -> anyhow::Re
     ));
 
     p.step(&format!(
-        "Client makes {requests} OpenAI-compatible chat requests; relayer-1 posts a 2-of-3 voucher"
+        "Client makes {requests} OpenAI-compatible chat request{}; relayer-1 posts a 2-of-3 voucher",
+        if requests == 1 { "" } else { "s" }
     ));
     let base = format!("{}/v1", world.relayers[0].url);
     let http = reqwest::Client::new();

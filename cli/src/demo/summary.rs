@@ -269,6 +269,18 @@ impl Report {
             "expired job: slash paid to the treasury".into(),
             ton(to_treasury),
         ));
+        let reporter = &world.relayers[expired.coordinator].wallet.address;
+        let finder: u128 = incoming_from(api, reporter, &b.stake.address)
+            .await?
+            .iter()
+            .sum();
+        lines.push((
+            format!(
+                "expired job: finder's fee to relayer-{}",
+                expired.coordinator + 1
+            ),
+            ton(finder),
+        ));
 
         // A's stake earned each payout less its receive gas, and nothing else.
         let stake_a = a.stake.state(api).await?;
@@ -346,6 +358,7 @@ impl Report {
                 "stake_slashed_nanoton": slashed.to_string(),
                 "slash_to_client_nanoton": compensation.to_string(),
                 "slash_to_treasury_nanoton": to_treasury.to_string(),
+                "finder_fee_nanoton": finder.to_string(),
             },
             "providers": world.providers.iter().enumerate().map(|(i, p)| json!({
                 "name": p.name,
