@@ -106,6 +106,17 @@ async fn demo_table_matches_the_chain() {
             n(&p["after_nanoton"]) as i128 - n(&p["before_nanoton"]) as i128
         );
     }
+    // So do the stakes and the compute account.
+    let contracts = s["contracts"].as_array().unwrap();
+    assert_eq!(contracts.len(), 3, "two stakes and the account");
+    for c in contracts {
+        let on_chain = api
+            .get_address_information(&addr(&c["address"]))
+            .await
+            .unwrap()
+            .balance;
+        assert_eq!(on_chain, n(&c["after_nanoton"]), "{}'s balance", c["name"]);
+    }
     let party = |name: &str| parties.iter().find(|p| p["name"] == name).unwrap();
     // The treasury only receives: protocol fees and the slash's remainder, less
     // the fees of its receiving transactions.

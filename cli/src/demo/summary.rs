@@ -44,13 +44,26 @@ fn parties(world: &World) -> Vec<(String, TonAddress)> {
     v
 }
 
+/// The contracts that hold the providers' and the client's money over the demo.
+fn contracts(world: &World) -> Vec<(String, TonAddress)> {
+    let mut v: Vec<(String, TonAddress)> = world
+        .providers
+        .iter()
+        .map(|p| (format!("{} stake", p.name), p.stake.address.clone()))
+        .collect();
+    v.push(("compute account".to_owned(), world.account.clone()));
+    v
+}
+
 /// Balances and stakes before the scenarios run.
 pub struct Snapshot {
     balances: Vec<u128>,
     /// Each party's last transaction, so fees are counted from here on.
     lts: Vec<u64>,
     stakes: Vec<StakeState>,
-    stake_lts: Vec<u64>,
+    /// The same for [`contracts`].
+    contract_balances: Vec<u128>,
+    contract_lts: Vec<u64>,
 }
 
 impl Snapshot {
@@ -59,7 +72,8 @@ impl Snapshot {
             balances: Vec::new(),
             lts: Vec::new(),
             stakes: Vec::new(),
-            stake_lts: Vec::new(),
+            contract_balances: Vec::new(),
+            contract_lts: Vec::new(),
         };
         for (_, a) in parties(world) {
             let info = world.api.get_address_information(&a).await?;
@@ -68,8 +82,11 @@ impl Snapshot {
         }
         for p in &world.providers {
             s.stakes.push(p.stake.state(&world.api).await?);
-            let info = world.api.get_address_information(&p.stake.address).await?;
-            s.stake_lts.push(info.last_transaction_id.lt);
+        }
+        for (_, a) in contracts(world) {
+            let info = world.api.get_address_information(&a).await?;
+            s.contract_balances.push(info.balance);
+            s.contract_lts.push(info.last_transaction_id.lt);
         }
         Ok(s)
     }
@@ -195,7 +212,6 @@ impl Report {
             voucher_payouts.iter().sum::<u128>() == paid,
         ));
         stake_a_payouts.extend(voucher_payouts.iter().copied());
-        contract_fees += fees_since(api, &world.account, 0).await?;
         lines.push(("API requests".into(), metered.requests.to_string()));
         lines.push((
             "API tokens (prompt / completion)".into(),
@@ -294,9 +310,6 @@ impl Report {
             earned == expected && expected > 0,
         ));
         lines.push(("provider A: stake earned".into(), ton(earned)));
-        for (i, p) in world.providers.iter().enumerate() {
-            contract_fees += fees_since(api, &p.stake.address, before.stake_lts[i]).await?;
-        }
 
         // Every wallet's balance change and the fees its own transactions paid.
         let mut wallets = Vec::new();
@@ -311,6 +324,22 @@ impl Report {
                 "name": name,
                 "address": address::to_raw(&addr),
                 "before_nanoton": before.balances[i].to_string(),
+                "after_nanoton": after.to_string(),
+                "change_nanoton": change.to_string(),
+                "fees_nanoton": fees.to_string(),
+            }));
+            wallets.push((name, change, fees));
+        }
+        // The stakes and the account: what they took in and paid out, and their own fees.
+        let mut contract_json = Vec::new();
+        for (i, (name, addr)) in contracts(world).into_iter().enumerate() {
+            let after = balance(api, &addr).await?;
+            let fees = fees_since(api, &addr, before.contract_lts[i]).await?;
+            contract_fees += fees;
+            let change = after as i128 - before.contract_balances[i] as i128;
+            contract_json.push(json!({
+                "name": name,
+                "address": address::to_raw(&addr),
                 "after_nanoton": after.to_string(),
                 "change_nanoton": change.to_string(),
                 "fees_nanoton": fees.to_string(),
@@ -369,6 +398,7 @@ impl Report {
             })).collect::<Vec<_>>(),
             "provider_a_earned_nanoton": earned.to_string(),
             "parties": party_json,
+            "contracts": contract_json,
             "fees_nanoton": {"wallets": wallet_fees.to_string(), "contracts": contract_fees.to_string()},
             "urls": urls.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
             "checks": checks.iter().map(|(w, ok)| json!({"check": w, "ok": ok})).collect::<Vec<_>>(),
@@ -402,7 +432,7 @@ impl Report {
         }
         println!(
             "\n  {:<44} {:>20} {:>18}",
-            "wallet", "balance change", "fees paid"
+            "wallet / contract", "balance change", "fees paid"
         );
         for (name, change, fees) in &self.wallets {
             println!(
