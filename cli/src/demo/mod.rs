@@ -14,6 +14,7 @@
 //! The final table ([`summary`]) is read back from the chain, and the demo
 //! exits non-zero unless every settlement it expects is there.
 
+mod config;
 mod escrow;
 mod expire;
 mod metered;
