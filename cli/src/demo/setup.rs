@@ -310,18 +310,16 @@ impl World {
         let model = self.llama.alias().to_owned();
         for r in &self.relayers {
             let pool = r.node.parts.gateway.pool.clone();
-            crate::onchain::wait_until(|| {
+            let what = format!(
+                "{}'s worker to connect to {}",
+                self.providers[i].name, r.url
+            );
+            super::wait_for(&what, 60, || {
                 let pool = pool.clone();
                 let model = model.clone();
                 async move { Ok(pool.offers(&model).iter().any(|(_, p)| *p == prices)) }
             })
-            .await
-            .with_context(|| {
-                format!(
-                    "{}'s worker did not connect to {}",
-                    self.providers[i].name, r.url
-                )
-            })?;
+            .await?;
         }
         Ok(())
     }
