@@ -5,13 +5,13 @@
 //! staked providers, three relayers (k = 2, each a real relayer node with its
 //! own SQLite store) and the providers' workers. Then clients
 //!
-//! 1. fund escrow jobs from their wallet and fetch the results ([`escrow`]);
+//! 1. fund escrow jobs from their wallet and fetch the results (`escrow`);
 //! 2. deposit into a compute account and make OpenAI-compatible requests,
-//!    settled by a 2-of-3 relayer voucher ([`metered`]);
+//!    settled by a 2-of-3 relayer voucher (`metered`);
 //! 3. watch a job expire after its provider accepted it and vanished: the
-//!    client is refunded and the provider slashed ([`expire`]).
+//!    client is refunded and the provider slashed (`expire`).
 //!
-//! The final table ([`summary`]) is read back from the chain, and the demo
+//! The final table (`summary`) is read back from the chain, and the demo
 //! exits non-zero unless every settlement it expects is there.
 
 mod config;
