@@ -26,12 +26,14 @@ struct Cli {
 enum Command {
     /// Run the whole system on this machine, to on-chain settlement.
     ///
-    /// Starts a CPU inference server (installing it on first use), a devnet
-    /// with the real contracts, a relayer gateway and a provider's worker;
-    /// a client opens a compute account from its wallet and makes
-    /// OpenAI-compatible requests; 2 of 3 relayers sign a voucher that pays
-    /// the provider on-chain. Ends with a table read back from the chain and
-    /// exits non-zero if any expected settlement is missing.
+    /// Starts a CPU inference server (installing it on first use), a devnet with
+    /// the real contracts and a hub, two staked providers, three relayers (k = 2,
+    /// as `spindle relayer run` starts them) and the providers' workers. Then a
+    /// client funds escrow jobs from its wallet and fetches their results; opens
+    /// a compute account and makes OpenAI-compatible requests, paid by a 2-of-3
+    /// voucher; and watches a job expire after its provider accepted it and
+    /// vanished (refund and slash). Ends with a table read back from the chain
+    /// and exits non-zero if any expected settlement is missing.
     Demo(spindle_cli::demo::DemoArgs),
     /// Start a local TON chain (toncenter v2 API) running the real contracts.
     ///

@@ -99,13 +99,24 @@ pub async fn received_from(
     address: &TonAddress,
     from: &TonAddress,
 ) -> anyhow::Result<u128> {
-    let mut sum = 0;
+    Ok(incoming_from(api, address, from).await?.iter().sum())
+}
+
+/// The value of each message `address` received from `from` over its last 100
+/// transactions, oldest first.
+pub async fn incoming_from(
+    api: &Toncenter,
+    address: &TonAddress,
+    from: &TonAddress,
+) -> anyhow::Result<Vec<u128>> {
+    let mut values = Vec::new();
     for tx in api.get_transactions(address, 100, None).await? {
         if let Some(m) = tx.in_msg.filter(|m| !m.source.is_empty()) {
             if spindle_sdk::address::parse_address(&m.source)? == *from {
-                sum += m.value;
+                values.push(m.value);
             }
         }
     }
-    Ok(sum)
+    values.reverse();
+    Ok(values)
 }

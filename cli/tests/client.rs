@@ -504,3 +504,43 @@ async fn expiring_with_the_acceptance_slashes_the_provider() {
         "refund plus slash proceeds reach the client: {before} -> {after}"
     );
 }
+
+/// `client job result` refuses what cannot work before asking anyone: a wallet
+/// link cannot sign the read, and an unreachable relayer is named. (Reading a
+/// real result, and the relayer refusing another wallet's key, is tested with
+/// three relayer nodes in relayers.rs.)
+#[tokio::test(flavor = "multi_thread")]
+async fn job_result_needs_the_clients_key_and_a_relayer() {
+    let env = Env::start().await.unwrap();
+    let client = address::to_raw(&env.payer(0).unwrap().address);
+    let escrow = address::to_raw(
+        &spindle_cli::job::escrow_address(&env.hub, &env.payer(0).unwrap().address, 1).unwrap(),
+    );
+    // Nothing listens on the discard port.
+    let relayer = "http://127.0.0.1:9";
+    env.run(&[
+        "client",
+        "job",
+        "result",
+        &escrow,
+        "--relayer",
+        relayer,
+        "--wallet-link",
+        "--from",
+        &client,
+    ])
+    .await
+    .fails_with("signed with the client's key");
+    env.run(&[
+        "client",
+        "job",
+        "result",
+        &escrow,
+        "--relayer",
+        relayer,
+        "--key-file",
+        &env.key_file(0),
+    ])
+    .await
+    .fails_with("cannot reach the relayer at http://127.0.0.1:9");
+}

@@ -374,6 +374,65 @@ async fn escrow_job_settles_through_three_relayer_nodes() {
         .await
         .unwrap()
         .expect("a stored result");
+    // The client reads it with `spindle client job result`, signed with its key;
+    // another wallet's key is refused, and so is a relayer that never had the job.
+    let read = c
+        .env
+        .run(&[
+            "client",
+            "job",
+            "result",
+            &escrow_raw,
+            "--relayer",
+            &c.url(k),
+            "--key-file",
+            &c.env.key_file(0),
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(
+        read["result"].as_str().unwrap().as_bytes(),
+        &result.body[..]
+    );
+    assert_eq!(read["result_hash"], hex::encode(result.result_hash));
+    assert_eq!(read["completion_tokens"], result.usage.output_tokens);
+    c.env
+        .run(&[
+            "client",
+            "job",
+            "result",
+            &escrow_raw,
+            "--relayer",
+            &c.url(k),
+            "--key-file",
+            &c.env.key_file(1),
+        ])
+        .await
+        .fails_with("only the job's client can read its result");
+    let other = (k + 1) % 3;
+    if nodes[other]
+        .parts
+        .store
+        .job(&escrow_raw)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        c.env
+            .run(&[
+                "client",
+                "job",
+                "result",
+                &escrow_raw,
+                "--relayer",
+                &c.url(other),
+                "--key-file",
+                &c.env.key_file(0),
+            ])
+            .await
+            .fails_with("was submitted here");
+    }
     let expected = c.earned_for(result.usage.input_tokens, result.usage.output_tokens);
     assert!(expected > 0, "the job used tokens");
     assert_eq!(

@@ -1,5 +1,6 @@
 //! `spindle client …`: what a client does on-chain — fund a one-off job in
-//! its own job_escrow (then hand it to a relayer), follow or expire it, and
+//! its own job_escrow (then hand it to a relayer), follow it, fetch its result
+//! from the relayer (a read signed with the client's key) or expire it, and
 //! keep a compute account for metered OpenAI-compatible inference (open,
 //! deposit, balance, withdraw after the grace period). Escrows and accounts
 //! are deployed by the client's wallet directly at (hub, client, nonce)
@@ -18,14 +19,14 @@ use spindle_sdk::{TonAddress, address};
 
 use super::amount::{Asset, parse, ton};
 use super::chain::{ChainArgs, HubArg, chain_now, hub_params, parse_address};
-use super::pay::PayArgs;
+use super::pay::{PayArgs, Wallet};
 use super::provider::{check_codes, query_id};
 use crate::job;
 use crate::onchain::{get_ints, wait_until};
 
 /// compute_account's rent reserve and gas budgets (compute_account.fc).
-const CA_RESERVE: u128 = 10_000_000;
-const CA_GAS_INIT: u128 = 12_000;
+pub(crate) const CA_RESERVE: u128 = 10_000_000;
+pub(crate) const CA_GAS_INIT: u128 = 12_000;
 const CA_GAS_DEPOSIT: u128 = 2_600;
 const CA_GAS_REQUEST: u128 = 6_000;
 /// withdraw: gas(8000) + a forward fee, with a margin (returned with the balance).
@@ -85,6 +86,24 @@ pub enum JobCommand {
     Status {
         /// The escrow's address.
         escrow: String,
+    },
+    /// Fetch a job's result from the relayer that ran it, signing the read with your key.
+    ///
+    /// Only the job's client may read its result: the relayer checks the signature
+    /// against your wallet's public key on-chain. The result's hash is checked here.
+    ///
+    /// Example: spindle client job result EQ… --relayer http://relayer.example:8480 --key-file my.key
+    Result {
+        /// The escrow's address.
+        escrow: String,
+        /// The base URL of the relayer you submitted the job to.
+        #[arg(long, value_name = "URL")]
+        relayer: String,
+        /// Also write the result (the OpenAI response body) to FILE.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        pay: PayArgs,
     },
     /// Expire a job after its deadline plus grace: the client gets the full refund.
     ///
@@ -400,6 +419,47 @@ async fn run_job(chain: &ChainArgs, cmd: JobCommand) -> anyhow::Result<()> {
                 }),
             );
         }
+        JobCommand::Result {
+            escrow,
+            relayer,
+            output,
+            pay,
+        } => {
+            let Wallet::Local(client) = pay.wallet(chain)? else {
+                bail!(
+                    "reading a result is signed with the client's key: use --key-file, SPINDLE_MNEMONIC or --mnemonic-stdin (a wallet link cannot sign it)"
+                );
+            };
+            let escrow = parse_address("escrow", &escrow)?;
+            let r = fetch_result(chain, &client, &escrow, &relayer).await?;
+            if let Some(path) = &output {
+                std::fs::write(path, &r.body)
+                    .with_context(|| format!("cannot write --output {}", path.display()))?;
+            }
+            let answer: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            let text = answer["choices"][0]["message"]["content"]
+                .as_str()
+                .or(answer["choices"][0]["text"].as_str())
+                .unwrap_or(&r.body);
+            out.emit(
+                format!(
+                    "job {}: result {} ({} prompt + {} completion tokens), signed by worker {}\n\n{text}",
+                    chain.contract(&escrow),
+                    r.hash,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.worker_key
+                ),
+                json!({
+                    "escrow": chain.contract(&escrow),
+                    "result_hash": r.hash,
+                    "prompt_tokens": r.prompt_tokens,
+                    "completion_tokens": r.completion_tokens,
+                    "worker_key": r.worker_key,
+                    "result": r.body,
+                }),
+            );
+        }
         JobCommand::Status { escrow } => {
             let escrow = parse_address("escrow", &escrow)?;
             if api.get_address_information(&escrow).await?.state != "active" {
@@ -663,4 +723,112 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1h").is_err());
     }
+}
+
+/// A job's result as the relayer returned it (hash checked).
+pub(crate) struct JobResult {
+    pub body: String,
+    pub hash: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub worker_key: String,
+}
+
+/// `GET /v1/jobs/{escrow}/result` at `relayer`, signed by `client`: the signed read
+/// names the escrow, its nonce and the relayer's identity address (read from the
+/// relayer), valid for a minute.
+pub(crate) async fn fetch_result(
+    chain: &ChainArgs,
+    client: &crate::onchain::Payer,
+    escrow: &TonAddress,
+    relayer: &str,
+) -> anyhow::Result<JobResult> {
+    let base = relayer.trim_end_matches('/');
+    let raw = address::to_raw(escrow);
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("cannot reach the relayer at {base}"))?;
+            let ok = r.status().is_success();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            if !ok {
+                bail!(
+                    "the relayer at {base} answered: {}",
+                    v["detail"]
+                        .as_str()
+                        .unwrap_or("an error (is this the relayer you submitted the job to?)")
+                );
+            }
+            anyhow::Ok(v)
+        }
+    };
+    let job = get(format!("{base}/v1/jobs/{raw}")).await?;
+    let nonce = job["nonce"]
+        .as_u64()
+        .context("the relayer's job status has no nonce")?;
+    let creator = parse_address("client", job["client"].as_str().unwrap_or(""))?;
+    if creator != client.address {
+        bail!(
+            "job {} belongs to wallet {}, not to this key's wallet {}: only the job's client can read its result (wrong key?)",
+            chain.contract(escrow),
+            chain.wallet(&creator),
+            chain.wallet(&client.address)
+        );
+    }
+    let overview = get(format!("{base}/ui/api/overview")).await?;
+    let identity = parse_address(
+        "relayer",
+        overview["network"]["relayer"]
+            .as_str()
+            .context("the relayer does not say its address (GET /ui/api/overview)")?,
+    )?;
+    let valid_until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as u32
+        + 60;
+    let read = je::ResultRead {
+        global_id: chain.global_id,
+        escrow: escrow.clone(),
+        nonce,
+        relayer: identity,
+        valid_until,
+    };
+    let signature = spindle_sdk::signing::sign(&client.key, &read.payload()?);
+    let r = http
+        .get(format!("{base}/v1/jobs/{raw}/result"))
+        .header("Spindle-Valid-Until", valid_until.to_string())
+        .header("Spindle-Signature", hex::encode(signature.to_bytes()))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the relayer at {base}"))?;
+    let ok = r.status().is_success();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    if !ok {
+        bail!(
+            "the relayer refused the result: {} (is --global-id the network's?)",
+            v["detail"].as_str().unwrap_or("no detail")
+        );
+    }
+    let body = v["result"].as_str().unwrap_or("").to_owned();
+    let hash = v["result_hash"].as_str().unwrap_or("").to_owned();
+    let actual = hex::encode(Sha256::digest(body.as_bytes()));
+    if actual != hash {
+        bail!(
+            "the relayer's result does not match its hash {hash} (got {actual}): do not trust it"
+        );
+    }
+    Ok(JobResult {
+        body,
+        hash,
+        prompt_tokens: v["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+        completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        worker_key: v["worker_key"].as_str().unwrap_or("").to_owned(),
+    })
 }

@@ -17,9 +17,9 @@ use super::pay::{PayArgs, Wallet};
 use crate::onchain::get_ints;
 
 /// The stake's rent reserve (`ps::reserve`), never part of the stake.
-const RESERVE: u128 = 10_000_000;
+pub(crate) const RESERVE: u128 = 10_000_000;
 /// Gas budgets (provider_stake.fc) the stake charges from the value.
-const GAS_INIT: u128 = 8_000;
+pub(crate) const GAS_INIT: u128 = 8_000;
 const GAS_TOP_UP: u128 = 7_000;
 /// What an owner op (set_operator, unbond, withdraw) needs: gas(7000) + a
 /// forward lump, with a margin; the unused part returns with withdraw.
