@@ -19,7 +19,7 @@ use spindle_relayer::gateway::{
     AllowedProvider, ApiKeyEntry, ComputeAccountBalances, ConfiguredProviders, Gateway,
     GatewayConfig,
 };
-use spindle_relayer::settle::{PeerApi, PeerRelayer, Poster, Settled, VoucherSigner};
+use spindle_relayer::settle::{PeerApi, PeerRelayer, Poster, Settled, Submitter, VoucherSigner};
 use spindle_relayer::ui::{NetworkInfo, Ui};
 use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::compute_account::{self as ca, Params};
@@ -351,9 +351,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         signer: signer(0),
         peers,
         http: reqwest::Client::new(),
-        wallet_key: relayer_wallet.key.clone(),
-        wallet: relayer_wallet.wallet.clone(),
-        holder: "demo-relayer-1".into(),
+        submitter: Arc::new(
+            Submitter::new(
+                local_api(&server.url),
+                stores[0].clone(),
+                relayer_wallet.key.clone(),
+                relayer_wallet.wallet.clone(),
+                "demo-relayer-1".into(),
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
         settle_value: TON / 10,
         voucher_validity_secs: 600,
     };

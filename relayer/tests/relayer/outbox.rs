@@ -21,6 +21,7 @@ fn item(n: u64) -> NewOutboxItem {
         target: escrow(n),
         key: h(500 + n).to_vec(),
         payload: format!("boc of complete #{n}").into_bytes(),
+        value: 1_000,
         not_before: 0,
     }
 }
