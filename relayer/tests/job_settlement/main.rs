@@ -1352,7 +1352,11 @@ async fn voucher_and_job_at_once_share_one_wallet(db: TestDb) {
     assert_eq!(w.state(&s.escrow).await.state, je::COMPLETED);
     let pay = u128::from(PAY);
     let fee = w.config.fee(pay);
-    assert_eq!(w.received(&w.stake, &s.escrow).await, pay - fee, "job paid once");
+    assert_eq!(
+        w.received(&w.stake, &s.escrow).await,
+        pay - fee,
+        "job paid once"
+    );
     assert_eq!(w.received(&w.treasury, &s.escrow).await, fee, "fee once");
     // One seqno sequence: every external the wallet accepted used the next seqno, and
     // between them they carried the two posts, each once.
