@@ -19,7 +19,9 @@
 //! The id is derived from (kind, target, key), so preparing the same action again finds
 //! the same row and a re-send is never a second action. A submission is persisted
 //! *before* the message is sent (with its wallet seqno and `valid_until`, or highload
-//! `query_id`); after a crash it is retried only once it can no longer land.
+//! `query_id`); after a crash it is retried only once it can no longer land. The items
+//! sent in one wallet message form one [`WalletSubmission`], stored with their ids and
+//! resolved as a whole ([`crate::settle::submitter`]).
 
 use std::fmt;
 use std::marker::PhantomData;
