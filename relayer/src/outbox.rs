@@ -19,7 +19,9 @@
 //! The id is derived from (kind, target, key), so preparing the same action again finds
 //! the same row and a re-send is never a second action. A submission is persisted
 //! *before* the message is sent (with its wallet seqno and `valid_until`, or highload
-//! `query_id`); after a crash it is retried only once it can no longer land.
+//! `query_id`); after a crash it is retried only once it can no longer land. The items
+//! sent in one wallet message form one [`WalletSubmission`], stored with their ids and
+//! resolved as a whole ([`crate::settle::submitter`]).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -145,6 +147,8 @@ pub struct NewOutboxItem {
     pub key: Vec<u8>,
     /// The message body as a BoC.
     pub payload: Vec<u8>,
+    /// TON attached to the message (nanotons); the target returns what it does not use.
+    pub value: u128,
     /// Earliest time to submit (unix seconds).
     pub not_before: i64,
 }
@@ -164,6 +168,59 @@ pub struct Submission {
     pub valid_until: Option<i64>,
     /// Highload wallet v3 query id (the wallet refuses a repeated one).
     pub query_id: Option<u64>,
+}
+
+/// Where a wallet submission stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SubmissionState {
+    /// Sent (or about to be): may still land until `valid_until`.
+    Pending,
+    /// The wallet's seqno passed it: the external message was accepted.
+    Landed,
+    /// `valid_until` passed with the seqno unused: it can never land.
+    Expired,
+}
+
+impl SubmissionState {
+    pub const ALL: [SubmissionState; 3] = [
+        SubmissionState::Pending,
+        SubmissionState::Landed,
+        SubmissionState::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionState::Pending => "pending",
+            SubmissionState::Landed => "landed",
+            SubmissionState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One external message of the relayer's wallet: one seqno and `valid_until`, carrying
+/// the outbox items `items` (up to 255), stored before it is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletSubmission {
+    pub id: String,
+    /// The posting lease (wallet) it was sent under.
+    pub lease: String,
+    pub seqno: u32,
+    pub valid_until: i64,
+    pub state: SubmissionState,
+    pub items: Vec<OutboxId>,
+    pub created_at: i64,
+}
+
+impl WalletSubmission {
+    /// The id of the submission with `seqno` and `valid_until` under `lease`. Unique: a
+    /// seqno is used again only after its earlier submission expired, so later.
+    pub fn id_for(lease: &str, seqno: u32, valid_until: i64) -> String {
+        format!("{lease}:{seqno}:{valid_until}")
+    }
 }
 
 /// The watcher's report that the target contract's state changed as this action intended
@@ -191,6 +248,8 @@ pub struct OutboxRecord {
     pub kind: OutboxKind,
     pub target: String,
     pub payload: Vec<u8>,
+    /// TON attached to the message (nanotons).
+    pub value: u128,
     /// Submissions so far; rises by one per submit.
     pub attempts: u32,
     pub next_attempt_at: i64,

@@ -62,7 +62,7 @@ impl Ops {
             };
         let lease = if store.is_ok() {
             self.store
-                .posting_lease_holder(crate::settle::poster::LEASE)
+                .posting_lease_holder(crate::settle::submitter::LEASE)
                 .await
                 .ok()
                 .flatten()

@@ -150,7 +150,7 @@ async fn store_metrics(
     let outbox = store.outbox_counts_by_kind().await?;
     let charges = store.charge_summary().await?;
     let lease = store
-        .posting_lease_holder(crate::settle::poster::LEASE)
+        .posting_lease_holder(crate::settle::submitter::LEASE)
         .await?;
 
     out.gauge("spindle_jobs", "Jobs by lifecycle state.");

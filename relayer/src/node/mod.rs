@@ -36,7 +36,7 @@ use crate::gateway::{ComputeAccountBalances, ConfiguredProviders, Gateway};
 use crate::jobs::{Jobs, JobsConfig};
 use crate::settle::{
     JobPeerApi, JobPolicy, JobPoster, JobSigner, PeerApi, PeerRelayer, PostPolicy, Poster,
-    VoucherSigner,
+    Submitter, VoucherSigner,
 };
 use crate::store::WatchKind;
 use crate::ui::{Live, NetworkInfo, Ui};
@@ -178,8 +178,9 @@ impl Node {
 
         // The chain API's rate is shared in fifths: balances, voucher signing/posting, job
         // checks, job signing/posting, and the watcher.
+        // Shares of the chain API's rps (sum 1): the submitter needs two reads per flush.
         let balances = Arc::new(ComputeAccountBalances::new(
-            toncenter(&config.chain, 0.2),
+            toncenter(&config.chain, 0.1),
             Duration::from_secs(2),
         ));
         let providers = Arc::new(
@@ -325,23 +326,29 @@ impl Node {
             metrics: metrics.clone(),
             holder: holder.clone(),
         });
-        // Both posters sign for the relayer's one wallet; a seqno taken by one makes the
-        // other's submission fail and retry through its outbox (never a double send).
+        // Both posters send through one submitter, the only user of the relayer's wallet:
+        // one seqno sequence, their items batched into one external message.
+        let submitter = Arc::new(
+            Submitter::new(
+                toncenter(&config.chain, 0.1),
+                store.clone(),
+                SigningKey::from_bytes(config.wallet_key.seed()),
+                config.wallet(),
+                holder.clone(),
+            )
+            .map_err(NodeError::Setup)?,
+        );
         let job_poster = JobPoster {
             signer: job_signer,
             peers: peers.clone(),
             http: reqwest::Client::new(),
-            wallet_key: SigningKey::from_bytes(config.wallet_key.seed()),
-            wallet: config.wallet(),
-            holder: format!("{holder}-jobs"),
+            submitter: submitter.clone(),
         };
         let poster = Poster {
             signer: signer.clone(),
             peers,
             http: reqwest::Client::new(),
-            wallet_key: SigningKey::from_bytes(config.wallet_key.seed()),
-            wallet: config.wallet(),
-            holder,
+            submitter,
             settle_value: SETTLE_VALUE,
             voucher_validity_secs: VOUCHER_VALIDITY_SECS,
         };
@@ -494,7 +501,7 @@ async fn release_posting_lease(parts: &Parts) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let lease = crate::settle::poster::LEASE;
+    let lease = crate::settle::submitter::LEASE;
     if let Ok(Some(held)) = parts
         .store
         .acquire_posting_lease(lease, &parts.ops.holder, now, 0)

@@ -7,9 +7,12 @@
 //!   `proof_signatures`. With k of them it builds `complete_body` and puts it in the
 //!   outbox (id from the completion payload's hash, so a re-run finds the same item; an
 //!   item already there is re-sent with its stored body, never rebuilt).
-//! - A submission (wallet seqno, `valid_until`) is stored before the external message
-//!   leaves; while one may still land nothing new is sent. Once its `valid_until` passed
-//!   with the escrow still open it is failed-retryable and re-sent with the same id.
+//! - Items leave through the relayer's [`Submitter`] (the one owner of its wallet, shared
+//!   with the voucher poster), batched: one pass of [`JobPoster::run_once`] queues every
+//!   `complete` and `expire` it has, and they go out together in one wallet message. The
+//!   submission (wallet seqno, `valid_until`) is stored before the message leaves; once
+//!   its `valid_until` passed with the escrow still open the item is failed-retryable and
+//!   re-sent with the same id.
 //! - Confirmed = the escrow's `get_job` state changed: completed for `complete`, expired
 //!   for `expire`, by our post (the escrow transaction that ran the op came from our
 //!   wallet). If another post did it, our items are superseded (a submitted one is first
@@ -22,23 +25,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::job_escrow::{self as je, Acceptance, Completion};
 use spindle_sdk::protocol::provider_stake::BASECHAIN_GAS_PRICE;
 use spindle_sdk::protocol::relayer_set::Proof;
 use spindle_sdk::signing::PayloadHeader;
 use spindle_sdk::toncenter::Toncenter;
-use spindle_sdk::wallet::{Outgoing, Transfer, WalletV5R1};
-use spindle_sdk::{Signature, SigningKey, TonAddress, address, boc, signing};
+use spindle_sdk::{Signature, TonAddress, address, boc, signing};
 
 use super::job_peer::request_job_signature;
 use super::job_signer::{CompletionClaim, JobSigner, may_coordinate};
 use super::poster::PeerRelayer;
+use super::submitter::Submitter;
 use super::{chain, job_chain};
 use crate::job::JobState as LocalState;
 use crate::outbox::{
-    AnyOutboxEntry, Failure, NewOutboxItem, OutboxEntry, OutboxId, OutboxKind, Pending, Submission,
-    Submitted, TargetStateChanged,
+    AnyOutboxEntry, Failure, NewOutboxItem, OutboxEntry, OutboxId, OutboxKind, Submitted,
+    TargetStateChanged,
 };
 use crate::store::{ProofSignature, StoreError};
 
@@ -53,9 +55,6 @@ pub const EXPIRE_SLASH_VALUE: u128 =
     (je::GAS_EXPIRE_SLASH + je::GAS_STAKE_SLASH) * BASECHAIN_GAS_PRICE + 7 * FWD_LUMP + MARGIN;
 /// Attached to `expire` without evidence.
 pub const EXPIRE_VALUE: u128 = je::GAS_EXPIRE * BASECHAIN_GAS_PRICE + 2 * FWD_LUMP + MARGIN;
-
-const LEASE: &str = "job-poster";
-const EXTERNAL_VALIDITY_SECS: u64 = 60;
 
 /// What a settle or expire call achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,10 +73,8 @@ pub struct JobPoster {
     pub signer: Arc<JobSigner>,
     pub peers: Vec<PeerRelayer>,
     pub http: reqwest::Client,
-    pub wallet_key: SigningKey,
-    pub wallet: WalletV5R1,
-    /// Identifies this replica in the posting lease.
-    pub holder: String,
+    /// Sends the posts from the relayer's wallet (shared with the voucher poster).
+    pub submitter: Arc<Submitter>,
 }
 
 /// The settlement loop's pacing.
@@ -113,12 +110,26 @@ impl JobPoster {
         if let Some(done) = self.submit(escrow_raw).await? {
             return Ok(done);
         }
-        let escrow = address::parse_address(escrow_raw).map_err(|e| e.to_string())?;
-        self.await_outcome(&escrow, OutboxKind::Complete).await
+        self.send_and_await(escrow_raw, OutboxKind::Complete).await
     }
 
-    /// Everything [`Self::settle`] does short of waiting: returns `None` once a
-    /// `complete` is submitted (now or before), else what stops it.
+    /// Sends what is queued for the escrow (with everything else due, in one wallet
+    /// message) and waits for the escrow to change.
+    async fn send_and_await(
+        &self,
+        escrow_raw: &str,
+        kind: OutboxKind,
+    ) -> Result<JobOutcome, String> {
+        self.submitter
+            .send_pending_to(escrow_raw)
+            .await
+            .map_err(|e| format!("sending {}: {e}", kind.as_str()))?;
+        let escrow = address::parse_address(escrow_raw).map_err(|e| e.to_string())?;
+        self.await_outcome(&escrow, kind).await
+    }
+
+    /// Everything [`Self::settle`] does short of sending and waiting: returns `None` once
+    /// a `complete` is queued or submitted (now or before), else what stops it.
     pub async fn submit(&self, escrow_raw: &str) -> Result<Option<JobOutcome>, String> {
         let escrow = address::parse_address(escrow_raw).map_err(|e| e.to_string())?;
         let state = job_chain::job_state(self.api(), &escrow).await?;
@@ -157,9 +168,7 @@ impl JobPoster {
                 "another relayer coordinates this job".into(),
             )));
         }
-        if let Some(pending) = self.prepare_complete(&claim, job.state, now).await? {
-            self.post(pending, &escrow, now).await?;
-        }
+        self.prepare_complete(&claim, job.state, now).await?;
         Ok(None)
     }
 
@@ -210,13 +219,13 @@ impl JobPoster {
     }
 
     /// Signs `claim`, collects peers' signatures up to k and puts the `complete` in the
-    /// outbox. Returns the item if it is due to be sent.
+    /// outbox (or finds it there). Returns the item in whatever state it is.
     pub async fn prepare_complete(
         &self,
         claim: &CompletionClaim,
         local: LocalState,
         now: i64,
-    ) -> Result<Option<Pending>, String> {
+    ) -> Result<AnyOutboxEntry, String> {
         let store = self.store();
         let escrow_raw = address::to_raw(&claim.completion.escrow);
         let payload = claim.completion.payload().map_err(|e| e.to_string())?;
@@ -227,7 +236,7 @@ impl JobPoster {
             .await
             .map_err(|e| e.to_string())?
         {
-            return Ok(sendable(entry));
+            return Ok(entry);
         }
         let me = self
             .signer
@@ -307,85 +316,16 @@ impl JobPoster {
             target: escrow_raw.clone(),
             key: payload_hash.to_vec(),
             payload: boc::to_boc(&body),
+            value: COMPLETE_VALUE,
             not_before: now,
         };
         // The coordinator's job is `signed` (its own result): queue and mark it posted in
         // one transaction. A relayer that signed a peer's result only holds the item.
-        let entry = match local {
+        match local {
             LocalState::Signed | LocalState::Posted => store.queue_completion(&item, now).await,
             _ => store.outbox_prepare(&item, now).await,
         }
-        .map_err(|e| e.to_string())?;
-        Ok(sendable(entry))
-    }
-
-    /// Records the submission (under the posting lease), then sends it.
-    pub async fn post(
-        &self,
-        pending: Pending,
-        target: &TonAddress,
-        now: i64,
-    ) -> Result<(), String> {
-        let store = self.store();
-        let record = pending.record().clone();
-        let lease = store
-            .acquire_posting_lease(LEASE, &self.holder, now, 120)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("another replica holds the posting lease")?;
-        let wallet_addr = self.wallet.address().map_err(|e| e.to_string())?;
-        let seqno = self
-            .api()
-            .wallet_seqno(&wallet_addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let valid_until = now as u64 + EXTERNAL_VALIDITY_SECS;
-        let submission = Submission {
-            wallet_seqno: Some(seqno),
-            valid_until: Some(valid_until as i64),
-            query_id: None,
-        };
-        let submitted = match pending {
-            Pending::Prepared(e) => store.outbox_submit(e, &lease, submission, now).await,
-            Pending::FailedRetryable(e) => store.outbox_submit(e, &lease, submission, now).await,
-        }
-        .map_err(|e| e.to_string())?;
-        let body = boc::from_boc(&record.payload).map_err(|e| e.to_string())?;
-        let value = value_for(record.kind, &body);
-        if let Err(e) = self
-            .send(&body, target, value, seqno, valid_until as u32)
-            .await
-        {
-            store
-                .outbox_fail(submitted, Failure::Rejected(e.clone()), now + 5, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            return Err(format!("sending {}: {e}", record.kind.as_str()));
-        }
-        Ok(())
-    }
-
-    /// Sends `body` to `target` with `value` in one W5 transfer.
-    pub async fn send(
-        &self,
-        body: &spindle_sdk::Cell,
-        target: &TonAddress,
-        value: u128,
-        seqno: u32,
-        valid_until: u32,
-    ) -> Result<(), String> {
-        let transfer = Transfer {
-            seqno,
-            valid_until,
-            messages: vec![Outgoing::new(
-                InternalMessage::new(target.clone(), value).with_body(body.clone()),
-            )],
-        };
-        let ext = self
-            .wallet
-            .external_transfer(&self.wallet_key, &transfer)
-            .map_err(|e| e.to_string())?;
-        self.api().send_boc(&ext).await.map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
     }
 
     async fn submitted(&self, escrow_raw: &str) -> Result<Vec<OutboxEntry<Submitted>>, String> {
@@ -418,10 +358,15 @@ impl JobPoster {
             });
             if !live {
                 for entry in submitted {
-                    self.store()
+                    // The submitter may have failed it first (its seqno never used).
+                    match self
+                        .store()
                         .outbox_fail(entry, Failure::Expired, now, now)
                         .await
-                        .map_err(|e| e.to_string())?;
+                    {
+                        Ok(_) | Err(StoreError::OutboxStale { .. }) => {}
+                        Err(e) => return Err(e.to_string()),
+                    }
                 }
                 return Err(format!(
                     "the {} post expired before the escrow changed; it will be re-sent",
@@ -446,7 +391,7 @@ impl JobPoster {
         // Whose post changed the escrow: ours is confirmed; if another's did (another
         // relayer's proof, the client's expire), our items are superseded. Unknown (the
         // transaction is out of reach): a submitted item of the right kind is confirmed.
-        let wallet = self.wallet.address().map_err(|e| e.to_string())?;
+        let wallet = self.submitter.wallet_address().clone();
         let (ours, lt, hash) = match job_chain::acting_transaction(self.api(), escrow, op).await? {
             Some((sender, lt, hash)) => (Some(sender == wallet), lt, hash),
             None => {
@@ -548,21 +493,30 @@ impl JobPoster {
     /// Expires one job after deadline + grace, with a verified stored acceptance as
     /// evidence when there is one (inside the evidence window).
     pub async fn expire(&self, escrow_raw: &str) -> Result<JobOutcome, String> {
+        if let Some(done) = self.queue_expire(escrow_raw).await? {
+            return Ok(done);
+        }
+        self.send_and_await(escrow_raw, OutboxKind::Expire).await
+    }
+
+    /// Everything [`Self::expire`] does short of sending and waiting: returns `None` once
+    /// an `expire` is queued or submitted, else what stops it.
+    pub async fn queue_expire(&self, escrow_raw: &str) -> Result<Option<JobOutcome>, String> {
         let escrow = address::parse_address(escrow_raw).map_err(|e| e.to_string())?;
         let state = job_chain::job_state(self.api(), &escrow).await?;
         if state.state != je::OPEN {
-            return self.finish(&escrow, state.state).await;
+            return self.finish(&escrow, state.state).await.map(Some);
         }
         let config = job_chain::escrow_config(self.api(), &escrow).await?;
         let now = self.now(&escrow).await?;
         let due = i64::from(state.deadline) + i64::from(config.grace);
         if now <= due {
-            return Ok(JobOutcome::NotYet(format!(
+            return Ok(Some(JobOutcome::NotYet(format!(
                 "expire is possible after {due}"
-            )));
+            ))));
         }
         if !self.submitted(escrow_raw).await?.is_empty() {
-            return self.await_outcome(&escrow, OutboxKind::Expire).await;
+            return Ok(None);
         }
         let evidence = if now <= due + i64::from(config.window) {
             self.evidence(escrow_raw, &escrow).await?
@@ -579,9 +533,9 @@ impl JobPoster {
         if evidence.is_none()
             && !may_coordinate(me, escrow_raw, n, due, now, self.signer.rotation_secs)
         {
-            return Ok(JobOutcome::NotYet(
+            return Ok(Some(JobOutcome::NotYet(
                 "another relayer expires this job".into(),
-            ));
+            )));
         }
         let body = je::expire_body(evidence.as_ref().map(|(p, s)| (p, s)), 0)
             .map_err(|e| e.to_string())?;
@@ -594,17 +548,19 @@ impl JobPoster {
             target: escrow_raw.to_owned(),
             key,
             payload: boc::to_boc(&body),
+            // With evidence it carries the slash chain (escrow → stake → payouts).
+            value: if evidence.is_some() {
+                EXPIRE_SLASH_VALUE
+            } else {
+                EXPIRE_VALUE
+            },
             not_before: now,
         };
-        let entry = self
-            .store()
+        self.store()
             .outbox_prepare(&item, now)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(pending) = sendable(entry) {
-            self.post(pending, &escrow, now).await?;
-        }
-        self.await_outcome(&escrow, OutboxKind::Expire).await
+        Ok(None)
     }
 
     /// The first stored acceptance that is valid evidence: the JACC payload for this
@@ -659,31 +615,41 @@ impl JobPoster {
         Ok(None)
     }
 
-    /// One pass: settle every job with a stored result, expire every overdue one.
+    /// One pass: settle every job with a stored result, expire every overdue one. Every
+    /// post is queued first, so they leave together in one wallet message.
     pub async fn run_once(&self) -> Vec<Result<JobOutcome, String>> {
         let mut out = Vec::new();
+        let mut queued = Vec::new();
         match self.store().jobs_with_results(100).await {
             Ok(escrows) => {
                 for e in escrows {
-                    out.push(self.settle(&e).await);
+                    match self.submit(&e).await {
+                        Ok(None) => queued.push((e, OutboxKind::Complete)),
+                        Ok(Some(done)) => out.push(Ok(done)),
+                        Err(err) => out.push(Err(err)),
+                    }
                 }
             }
             Err(e) => out.push(Err(e.to_string())),
         }
-        let now = match self.wallet.address() {
-            Ok(w) => chain::chain_time(self.api(), &w).await,
-            Err(e) => Err(e.to_string()),
-        };
-        match now {
-            Ok(now) => match self.store().jobs_past_deadline(now as i64, 100).await {
+        match self.submitter.now().await {
+            Ok(now) => match self.store().jobs_past_deadline(now, 100).await {
                 Ok(escrows) => {
                     for e in escrows {
-                        out.push(self.expire(&e).await);
+                        match self.queue_expire(&e).await {
+                            Ok(None) => queued.push((e, OutboxKind::Expire)),
+                            Ok(Some(done)) => out.push(Ok(done)),
+                            Err(err) => out.push(Err(err)),
+                        }
                     }
                 }
                 Err(e) => out.push(Err(e.to_string())),
             },
-            Err(e) => out.push(Err(e)),
+            Err(e) => out.push(Err(e.to_string())),
+        }
+        // The first send takes every queued item (up to a wallet message's 255 actions).
+        for (e, kind) in queued {
+            out.push(self.send_and_await(&e, kind).await);
         }
         out
     }
@@ -703,35 +669,6 @@ impl JobPoster {
                 _ = &mut shutdown => return,
             }
         }
-    }
-}
-
-/// The item if it may be sent now (prepared or failed-retryable).
-fn sendable(entry: AnyOutboxEntry) -> Option<Pending> {
-    match entry {
-        AnyOutboxEntry::Prepared(e) => Some(Pending::Prepared(e)),
-        AnyOutboxEntry::FailedRetryable(e) => Some(Pending::FailedRetryable(e)),
-        _ => None,
-    }
-}
-
-/// What to attach to an escrow message: `expire` with evidence carries the slash chain.
-fn value_for(kind: OutboxKind, body: &spindle_sdk::ArcCell) -> u128 {
-    match kind {
-        OutboxKind::Expire => {
-            let mut p = body.parser();
-            let evidence = p
-                .load_u32(32)
-                .and_then(|_| p.load_u64(64))
-                .and_then(|_| p.load_bit())
-                .unwrap_or(true);
-            if evidence {
-                EXPIRE_SLASH_VALUE
-            } else {
-                EXPIRE_VALUE
-            }
-        }
-        _ => COMPLETE_VALUE,
     }
 }
 

@@ -1,10 +1,10 @@
 //! The coordinator (the account's home gateway): collects k voucher signatures (its own
 //! and its peers'), builds `settle_body` and posts it through the outbox state machine
-//! from its W5 wallet, exactly once:
+//! and the relayer's [`Submitter`] (the one owner of its wallet), exactly once:
 //!
 //! - the outbox row (prepared) and which voucher it carries are stored before anything
-//!   is sent; the submission (wallet seqno, `valid_until`) is stored before the external
-//!   message leaves, so a re-send after a crash can only be a new, later message;
+//!   is sent; the submitter stores the submission (wallet seqno, `valid_until`) before
+//!   the external message leaves and re-sends it under the same id if it expires;
 //! - confirmed = the account's `get_paid` for the provider reached the cumulative (the
 //!   target's state changed), not merely that the wallet transaction landed;
 //! - a restarted poster first resolves its submitted items (confirm, or fail once the
@@ -13,21 +13,20 @@
 
 use std::time::Duration;
 
-use spindle_sdk::message::InternalMessage;
 use spindle_sdk::protocol::compute_account::{self as ca, Voucher};
 use spindle_sdk::protocol::relayer_set::Proof;
 use spindle_sdk::toncenter::Toncenter;
-use spindle_sdk::wallet::{Outgoing, Transfer, WalletV5R1};
-use spindle_sdk::{Cell, SigningKey, TonAddress, VerifyingKey, address, boc};
+use spindle_sdk::{Cell, TonAddress, VerifyingKey, address, boc};
 
 use super::chain;
 use super::peer::request_signature;
 use super::signer::VoucherSigner;
+use super::submitter::Submitter;
 use crate::outbox::{
-    AnyOutboxEntry, Failure, NewOutboxItem, OutboxEntry, OutboxId, OutboxKind, Submission,
-    Submitted, TargetStateChanged,
+    AnyOutboxEntry, Failure, NewOutboxItem, OutboxEntry, OutboxId, OutboxKind, Submitted,
+    TargetStateChanged,
 };
-use crate::store::VoucherPost;
+use crate::store::{StoreError, VoucherPost};
 use std::sync::Arc;
 
 /// A peer relayer of the set.
@@ -67,19 +66,13 @@ pub struct Poster {
     pub signer: Arc<VoucherSigner>,
     pub peers: Vec<PeerRelayer>,
     pub http: reqwest::Client,
-    pub wallet_key: SigningKey,
-    pub wallet: WalletV5R1,
-    /// Identifies this replica in the posting lease.
-    pub holder: String,
+    /// Sends the posts from the relayer's wallet (shared with the job poster).
+    pub submitter: Arc<Submitter>,
     /// TON attached to each settle (≥ the account's `get_fees` minimum; the rest returns).
     pub settle_value: u128,
     /// How long a signed voucher stays valid.
     pub voucher_validity_secs: u32,
 }
-
-/// The posting lease the voucher poster takes (one replica posts at a time).
-pub const LEASE: &str = "voucher-poster";
-const EXTERNAL_VALIDITY_SECS: u64 = 60;
 
 impl Poster {
     fn api(&self) -> &Toncenter {
@@ -194,78 +187,30 @@ impl Poster {
             target: raw_a.clone(),
             key,
             payload: boc::to_boc(&body),
+            value: self.settle_value,
             not_before: now,
         };
         let id = item.id();
-        let entry = store
+        store
             .outbox_prepare(&item, now)
             .await
             .map_err(|e| e.to_string())?;
         store
             .record_voucher_post(&VoucherPost {
                 outbox_id: id.clone(),
-                account: raw_a,
+                account: raw_a.clone(),
                 provider: address::to_raw(provider),
                 epoch: v.epoch,
                 cumulative: u64::try_from(v.cumulative).map_err(|_| "cumulative out of range")?,
             })
             .await
             .map_err(|e| e.to_string())?;
-        let AnyOutboxEntry::Prepared(entry) = entry else {
-            return Ok(Some(id)); // already under way (same voucher prepared before)
-        };
-        let lease = store
-            .acquire_posting_lease(LEASE, &self.holder, now, 120)
+        // Sent with whatever else is due (the job poster's items too), one seqno at a time.
+        self.submitter
+            .send_pending_to(&raw_a)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or("another replica holds the posting lease")?;
-        let wallet_addr = self.wallet.address().map_err(|e| e.to_string())?;
-        let seqno = self
-            .api()
-            .wallet_seqno(&wallet_addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let valid_until = now as u64 + EXTERNAL_VALIDITY_SECS;
-        let submission = Submission {
-            wallet_seqno: Some(seqno),
-            valid_until: Some(valid_until as i64),
-            query_id: None,
-        };
-        // Stored before sending: after a crash the message is known and bounded in time.
-        let submitted = store
-            .outbox_submit(entry, &lease, submission, now)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Err(e) = self.send(&body, account, seqno, valid_until as u32).await {
-            store
-                .outbox_fail(submitted, Failure::Rejected(e.clone()), now + 5, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            return Err(format!("sending the voucher: {e}"));
-        }
+            .map_err(|e| format!("sending the voucher: {e}"))?;
         Ok(Some(id))
-    }
-
-    /// Sends `body` to `account` in one W5 transfer (also used by tests to re-send).
-    pub async fn send(
-        &self,
-        body: &Cell,
-        account: &TonAddress,
-        seqno: u32,
-        valid_until: u32,
-    ) -> Result<(), String> {
-        let transfer = Transfer {
-            seqno,
-            valid_until,
-            messages: vec![Outgoing::new(
-                InternalMessage::new(account.clone(), self.settle_value).with_body(body.clone()),
-            )],
-        };
-        let ext = self
-            .wallet
-            .external_transfer(&self.wallet_key, &transfer)
-            .map_err(|e| e.to_string())?;
-        self.api().send_boc(&ext).await.map_err(|e| e.to_string())
     }
 
     /// Resolves this pair's submitted items: confirms those the chain paid, fails those
@@ -369,12 +314,13 @@ impl Poster {
                     cumulative: post.cumulative.into(),
                 }));
             }
-            if now > deadline + 5 {
-                store
-                    .outbox_fail(entry, Failure::Expired, now, now)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                return Ok(None);
+            if now > deadline {
+                // The wallet message landed without paying, or never will: retry. The
+                // submitter may have failed it first (its seqno unused).
+                match store.outbox_fail(entry, Failure::Expired, now, now).await {
+                    Ok(_) | Err(StoreError::OutboxStale { .. }) => return Ok(None),
+                    Err(e) => return Err(e.to_string()),
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

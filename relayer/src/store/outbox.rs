@@ -11,8 +11,8 @@ use super::{Store, StoreError, from_db, to_db, with_pool, with_tx};
 use crate::job::JobState;
 use crate::outbox::{
     AnyOutboxEntry, Confirmed, FailedRetryable, Failure, NewOutboxItem, OutboxEntry, OutboxId,
-    OutboxKind, OutboxRecord, OutboxState, Pending, Sendable, StateMarker, Submission, Submitted,
-    Superseded, TargetStateChanged,
+    OutboxKind, OutboxRecord, OutboxState, Pending, Sendable, StateMarker, Submission,
+    SubmissionState, Submitted, Superseded, TargetStateChanged, WalletSubmission,
 };
 
 /// Exclusive right to post, held by one replica until `expires_at`. `token` rises each
@@ -25,8 +25,16 @@ pub struct PostingLease {
     pub expires_at: i64,
 }
 
-const OUTBOX_COLUMNS: &str = "id, kind, target, payload, state, attempts, next_attempt_at, wallet_seqno, \
+const OUTBOX_COLUMNS: &str = "id, kind, target, payload, value, state, attempts, next_attempt_at, wallet_seqno, \
      valid_until, query_id, posting_token, last_error, confirmed_lt, confirmed_hash, created_at, updated_at";
+
+/// An attached value (nanotons) as a database integer.
+fn value_to_db(value: u128) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange {
+        field: "value",
+        value: u64::try_from(value).unwrap_or(u64::MAX),
+    })
+}
 
 fn record_from_row(row: &impl RowExt) -> Result<(OutboxState, OutboxRecord), StoreError> {
     let state_name = row.text("state")?;
@@ -69,6 +77,7 @@ fn record_from_row(row: &impl RowExt) -> Result<(OutboxState, OutboxRecord), Sto
         kind,
         target,
         payload: row.bytes("payload")?,
+        value: from_db("value", row.int("value")?)?.into(),
         attempts: u32::try_from(attempts)
             .map_err(|_| StoreError::Corrupt(format!("attempts {attempts}")))?,
         next_attempt_at: row.int("next_attempt_at")?,
@@ -92,10 +101,12 @@ impl Store {
         now: i64,
     ) -> Result<AnyOutboxEntry, StoreError> {
         let id = item.id();
+        let value = value_to_db(item.value)?;
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO outbox (id, kind, target, payload, state, attempts, next_attempt_at, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, 'prepared', 0, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO outbox (id, kind, target, payload, value, state, attempts, next_attempt_at, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $7, 'prepared', 0, $5, $6, $6) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(id.as_str())
             .bind(item.kind.as_str())
@@ -103,6 +114,7 @@ impl Store {
             .bind(&item.payload)
             .bind(item.not_before)
             .bind(now)
+            .bind(value)
             .execute(pool)
             .await?;
         });
@@ -114,6 +126,7 @@ impl Store {
         if record.kind != item.kind
             || record.target != item.target
             || record.payload != item.payload
+            || record.value != item.value
         {
             return Err(StoreError::OutboxConflict { id: id.to_string() });
         }
@@ -136,11 +149,13 @@ impl Store {
             });
         }
         let id = item.id();
+        let value = value_to_db(item.value)?;
         with_tx!(self, tx, pg => {
             let job = load_job!(&mut *tx, escrow, pg);
             sqlx::query(
-                "INSERT INTO outbox (id, kind, target, payload, state, attempts, next_attempt_at, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, 'prepared', 0, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO outbox (id, kind, target, payload, value, state, attempts, next_attempt_at, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $7, 'prepared', 0, $5, $6, $6) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(id.as_str())
             .bind(item.kind.as_str())
@@ -148,13 +163,16 @@ impl Store {
             .bind(&item.payload)
             .bind(item.not_before)
             .bind(now)
+            .bind(value)
             .execute(&mut *tx)
             .await?;
-            let row = sqlx::query("SELECT kind, target, payload FROM outbox WHERE id = $1")
+            let row = sqlx::query("SELECT kind, target, payload, value FROM outbox WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
-            if row.text("kind")? != item.kind.as_str() || row.text("target")? != item.target || row.bytes("payload")? != item.payload {
+            if row.text("kind")? != item.kind.as_str() || row.text("target")? != item.target || row.bytes("payload")? != item.payload
+                || row.int("value")? != value
+            {
                 return Err(StoreError::OutboxConflict { id: id.to_string() });
             }
             match job.state {
@@ -305,6 +323,32 @@ impl Store {
                     });
                 }
             }
+            // A wallet message: stored with the ids it carries, so it is resolved as one.
+            if let (Some(seqno), Some(valid_until)) = (submission.wallet_seqno, submission.valid_until) {
+                let id = WalletSubmission::id_for(&poster.name, seqno, valid_until);
+                sqlx::query(
+                    "INSERT INTO wallet_submissions (id, lease, seqno, valid_until, posting_token, state, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(&poster.name)
+                .bind(i64::from(seqno))
+                .bind(valid_until)
+                .bind(poster.token)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                for entry in &entries {
+                    sqlx::query(
+                        "INSERT INTO wallet_submission_items (submission_id, outbox_id) VALUES ($1, $2) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                        .bind(&id)
+                        .bind(entry.record().id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
         });
         Ok(entries
             .into_iter()
@@ -446,6 +490,91 @@ impl Store {
             return Err(stale(entry));
         }
         Ok(())
+    }
+
+    /// The wallet submissions under `lease` still `pending` (sent, not yet resolved),
+    /// oldest first.
+    pub async fn wallet_submissions_pending(
+        &self,
+        lease: &str,
+    ) -> Result<Vec<WalletSubmission>, StoreError> {
+        self.wallet_submissions_where("lease = $1 AND state = 'pending'", lease)
+            .await
+    }
+
+    /// Every wallet submission that carried outbox item `id`, oldest first.
+    pub async fn wallet_submissions_of(
+        &self,
+        id: &OutboxId,
+    ) -> Result<Vec<WalletSubmission>, StoreError> {
+        self.wallet_submissions_where(
+            "id IN (SELECT submission_id FROM wallet_submission_items WHERE outbox_id = $1)",
+            id.as_str(),
+        )
+        .await
+    }
+
+    async fn wallet_submissions_where(
+        &self,
+        filter: &'static str,
+        arg: &str,
+    ) -> Result<Vec<WalletSubmission>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT id, lease, seqno, valid_until, state, created_at FROM wallet_submissions \
+             WHERE {filter} ORDER BY created_at, seqno, id"
+        ));
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(arg).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let id = row.text("id")?;
+                let state_name = row.text("state")?;
+                let items = sqlx::query(
+                    "SELECT outbox_id FROM wallet_submission_items WHERE submission_id = $1 ORDER BY outbox_id",
+                )
+                .bind(&id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| r.text("outbox_id").map(OutboxId::from_stored))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+                let seqno = row.int("seqno")?;
+                out.push(WalletSubmission {
+                    lease: row.text("lease")?,
+                    seqno: u32::try_from(seqno)
+                        .map_err(|_| StoreError::Corrupt(format!("wallet seqno {seqno}")))?,
+                    valid_until: row.int("valid_until")?,
+                    state: SubmissionState::parse(&state_name).ok_or_else(|| {
+                        StoreError::Corrupt(format!("unknown submission state {state_name:?}"))
+                    })?,
+                    items,
+                    created_at: row.int("created_at")?,
+                    id,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Resolves a pending wallet submission as `to` (landed or expired). Returns false if
+    /// it was resolved already (by another pass or replica).
+    pub async fn wallet_submission_resolve(
+        &self,
+        id: &str,
+        to: SubmissionState,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE wallet_submissions SET state = $1, resolved_at = $2 WHERE id = $3 AND state = 'pending'",
+            )
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// Takes or renews the posting lease `name` for `holder` until `now + ttl_secs`.

@@ -11,20 +11,24 @@ mod common;
 mod dashboard;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{TestDb, both_backends};
 use sha2::{Digest, Sha256};
 use spindle_devnet::{Devnet, DevnetConfig, ServerHandle, TON};
 use spindle_relayer::Store;
-use spindle_relayer::outbox::{OutboxKind, OutboxState, Pending, Submission};
+use spindle_relayer::outbox::{OutboxKind, OutboxState, SubmissionState, WalletSubmission};
 use spindle_relayer::settle::job_peer::{JobSignRequest, MAX_REQUEST_BYTES, PATH};
 use spindle_relayer::settle::job_signer::coordinator;
+use spindle_relayer::settle::submitter::{Fault, Flushed, LEASE};
 use spindle_relayer::settle::{
-    CompletionClaim, JobOutcome, JobPeerApi, JobPoster, JobSigner, PeerRelayer,
+    CompletionClaim, JobOutcome, JobPeerApi, JobPoster, JobSigner, PeerApi, PeerRelayer, Poster,
+    Settled, Submitter, VoucherSigner,
 };
-use spindle_relayer::store::{Acceptance as StoredAcceptance, NewJob, StoredResult, Usage};
+use spindle_relayer::store::{Acceptance as StoredAcceptance, Charge, NewJob, StoredResult, Usage};
 use spindle_sdk::message::InternalMessage;
+use spindle_sdk::protocol::compute_account as ca;
 use spindle_sdk::protocol::job_escrow::{self as je, Acceptance, Completion, JobResult};
 use spindle_sdk::protocol::provider_stake::{self as ps, StakeConfig, earned_from_payout};
 use spindle_sdk::protocol::relayer_set::RelayerSet;
@@ -282,7 +286,20 @@ async fn relayer(w: &World, i: usize, store: Store, rotation_secs: i64) -> Relay
     }
 }
 
-/// Relayer `me`'s poster (posting from genesis wallet 1 + me), its peers at `urls`.
+/// Relayer `me`'s submitter: the one sender from its wallet (genesis wallet 1 + me).
+fn submitter(w: &World, me: usize, store: Store) -> Submitter {
+    let (wallet_key, wallet) = w.wallet(1 + me);
+    Submitter::new(
+        client(&w.net.server.url),
+        store,
+        wallet_key,
+        wallet,
+        format!("relayer-{me}"),
+    )
+    .unwrap()
+}
+
+/// Relayer `me`'s poster, its peers at `urls`, with its own submitter.
 fn poster(
     w: &World,
     me: usize,
@@ -290,7 +307,19 @@ fn poster(
     urls: &[(usize, String)],
     rotation_secs: i64,
 ) -> JobPoster {
-    let (wallet_key, wallet) = w.wallet(1 + me);
+    let submitter = Arc::new(submitter(w, me, store.clone()));
+    poster_with(w, me, store, urls, rotation_secs, submitter)
+}
+
+/// Relayer `me`'s poster sending through `submitter`.
+fn poster_with(
+    w: &World,
+    me: usize,
+    store: Store,
+    urls: &[(usize, String)],
+    rotation_secs: i64,
+    submitter: Arc<Submitter>,
+) -> JobPoster {
     JobPoster {
         signer: w.signer(me, store, rotation_secs),
         peers: urls
@@ -302,9 +331,7 @@ fn poster(
             })
             .collect(),
         http: reqwest::Client::new(),
-        wallet_key,
-        wallet,
-        holder: format!("relayer-{me}"),
+        submitter,
     }
 }
 
@@ -830,11 +857,8 @@ async fn same_proof_twice_and_restart_pay_once(db: TestDb) {
         .unwrap()
         .expect("a result to settle");
     let now = i64::from(w.net.devnet.now());
-    let pending = p
-        .prepare_complete(&claim, job.state, now)
-        .await
-        .unwrap()
-        .expect("due");
+    let queued = p.prepare_complete(&claim, job.state, now).await.unwrap();
+    assert_eq!(queued.state(), OutboxState::Prepared);
     // ...but is slow to post: the rotation timeout passes, and the next relayer of the
     // set, which signed and stored the result, posts the same proof.
     w.net.devnet.advance_time(ROTATION as u64 + 1);
@@ -843,9 +867,9 @@ async fn same_proof_twice_and_restart_pay_once(db: TestDb) {
     assert_ne!(peer, s.coord);
     let q = poster(&w, peer, s.store(peer).clone(), &s.urls, ROTATION);
     assert_eq!(q.submit(&raw).await.unwrap(), None);
+    q.submitter.send_pending_to(&raw).await.unwrap();
     // Then the coordinator posts too, and "crashes" before confirming.
-    let now = i64::from(w.net.devnet.now());
-    p.post(pending, &s.escrow, now).await.unwrap();
+    p.submitter.send_pending_to(&raw).await.unwrap();
     drop(p);
 
     // The coordinator restarts on its store: it resolves its submission, sends nothing new.
@@ -987,6 +1011,7 @@ async fn restarted_poster_confirms_without_paying_twice(db: TestDb) {
     let raw = s.raw();
     let p = poster(&w, s.coord, s.store(s.coord).clone(), &s.urls, 3600);
     assert_eq!(p.submit(&raw).await.unwrap(), None);
+    p.submitter.send_pending_to(&raw).await.unwrap();
     assert_eq!(
         outbox_states(s.store(s.coord), &raw).await,
         vec![(OutboxKind::Complete, OutboxState::Submitted, 1)]
@@ -1016,66 +1041,429 @@ async fn restarted_poster_confirms_without_paying_twice(db: TestDb) {
     );
 }
 
-/// The submission is stored but the process dies before the message leaves: once its
-/// `valid_until` passed unconfirmed it is failed-retryable, and the next pass re-sends it
-/// under the same id; it pays once.
-async fn a_submission_that_never_left_is_resent_with_the_same_id(db: TestDb) {
+/// The destinations of each external message `wallet` accepted after logical time
+/// `since_lt`, oldest first (one entry per wallet transaction).
+async fn wallet_messages(w: &World, wallet: &TonAddress, since_lt: u64) -> Vec<Vec<TonAddress>> {
+    let mut out: Vec<_> = w
+        .net
+        .api
+        .get_transactions(wallet, 50, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.transaction_id.lt > since_lt)
+        .filter(|t| t.in_msg.as_ref().is_some_and(|m| m.source.is_empty()))
+        .map(|t| {
+            t.out_msgs
+                .iter()
+                .map(|m| address::parse_address(&m.destination).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+async fn last_lt(w: &World, at: &TonAddress) -> u64 {
+    w.net
+        .api
+        .get_transactions(at, 1, None)
+        .await
+        .unwrap()
+        .first()
+        .map_or(0, |t| t.transaction_id.lt)
+}
+
+/// The process dies between storing a submission and sending it (injected at the
+/// submitter): the restarted relayer sends nothing while the stored message could still
+/// land, then re-sends the item under the same id with the wallet's unused seqno; it
+/// pays once.
+async fn a_crash_between_storing_and_sending_resends_the_same_id(db: TestDb) {
     let w = World::start().await;
     let s = setup(&w, &db, 7, None, 3600).await;
     let result = signed_result(&w, &s.escrow, 7, b"lost in a crash", &operator());
     dispatch(&w, s.store(s.coord), &s.escrow, 7, &s.job, Some(&result)).await;
     let stake0 = w.stake_state().await;
     let raw = s.raw();
-    let store = s.store(s.coord);
+    let store = s.store(s.coord).clone();
+    let crashing =
+        submitter(&w, s.coord, store.clone()).with_fault(Arc::new(|_| Some(Fault::Crash)));
+    let wallet = crashing.wallet_address().clone();
+    let seqno0 = w.net.api.wallet_seqno(&wallet).await.unwrap();
+    let p = poster_with(
+        &w,
+        s.coord,
+        store.clone(),
+        &s.urls,
+        3600,
+        Arc::new(crashing),
+    );
+    let err = p.settle(&raw).await.unwrap_err();
+    assert!(err.contains("crashed"), "{err}");
+    drop(p);
+    assert_eq!(
+        outbox_states(&store, &raw).await,
+        vec![(OutboxKind::Complete, OutboxState::Submitted, 1)]
+    );
+    let id = store.outbox_for_target(&raw).await.unwrap()[0]
+        .record()
+        .id
+        .clone();
+    let [stored] =
+        <[_; 1]>::try_from(store.wallet_submissions_pending(LEASE).await.unwrap()).unwrap();
+    assert_eq!(
+        (stored.seqno, stored.items.clone()),
+        (seqno0, vec![id.clone()])
+    );
+
+    // Restarted on a fresh connection to its store.
+    let store = db.new_store().await;
     let p = poster(&w, s.coord, store.clone(), &s.urls, 3600);
-    let job = store.job(&raw).await.unwrap().unwrap();
-    let claim = p.claim(&raw, &s.escrow).await.unwrap().unwrap();
-    let now = i64::from(w.net.devnet.now());
-    let Some(Pending::Prepared(entry)) = p.prepare_complete(&claim, job.state, now).await.unwrap()
-    else {
-        panic!("a fresh item is prepared");
-    };
-    let id = entry.id.clone();
-    let lease = store
-        .acquire_posting_lease("job-poster", &p.holder, now, 120)
-        .await
-        .unwrap()
-        .unwrap();
-    let submission = Submission {
-        wallet_seqno: Some(0),
-        valid_until: Some(now + 60),
-        query_id: None,
-    };
-    store
-        .outbox_submit(entry, &lease, submission, now)
-        .await
-        .unwrap();
-    // (crash: nothing was sent)
+    assert!(
+        matches!(p.submitter.flush().await.unwrap(), Flushed::InFlight { .. }),
+        "nothing is sent while the stored message may land"
+    );
+    assert_eq!(w.net.api.wallet_seqno(&wallet).await.unwrap(), seqno0);
     w.net.devnet.advance_time(70);
     w.net.devnet.produce_block();
-    let err = p.settle(&raw).await.unwrap_err();
-    assert!(err.contains("re-sent"), "{err}");
-    assert_eq!(
-        outbox_states(store, &raw).await,
-        vec![(OutboxKind::Complete, OutboxState::FailedRetryable, 1)]
-    );
     let outcome = p.settle(&raw).await.unwrap();
     assert_eq!(
         outcome,
         JobOutcome::Confirmed {
-            id,
+            id: id.clone(),
             state: je::COMPLETED
         }
     );
     assert_eq!(
-        outbox_states(store, &raw).await,
+        outbox_states(&store, &raw).await,
         vec![(OutboxKind::Complete, OutboxState::Confirmed, 2)]
+    );
+    assert_eq!(
+        w.net.api.wallet_seqno(&wallet).await.unwrap(),
+        seqno0 + 1,
+        "sent once"
+    );
+    assert_eq!(p.submitter.flush().await.unwrap(), Flushed::Idle);
+    let subs = store.wallet_submissions_of(&id).await.unwrap();
+    let resolved: Vec<_> = subs.iter().map(|s| (s.seqno, s.state)).collect();
+    assert_eq!(
+        resolved,
+        [
+            (seqno0, SubmissionState::Expired),
+            (seqno0, SubmissionState::Landed)
+        ]
     );
     assert_paid_once(&w, &s.escrow, stake0).await;
 }
 
+/// The wallet message is lost on the way (injected at the submitter): once its
+/// `valid_until` passed unconfirmed the item is failed-retryable, and the next pass
+/// re-sends it under the same id; it is confirmed and pays once.
+async fn an_expired_submission_is_resent_and_confirmed(db: TestDb) {
+    let w = World::start().await;
+    let s = setup(&w, &db, 9, None, 3600).await;
+    let result = signed_result(&w, &s.escrow, 9, b"lost on the way", &operator());
+    dispatch(&w, s.store(s.coord), &s.escrow, 9, &s.job, Some(&result)).await;
+    let stake0 = w.stake_state().await;
+    let raw = s.raw();
+    let store = s.store(s.coord).clone();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let hook = {
+        let drops = drops.clone();
+        Arc::new(move |_: &WalletSubmission| {
+            (drops.fetch_add(1, Ordering::SeqCst) == 0).then_some(Fault::Drop)
+        })
+    };
+    let sub = submitter(&w, s.coord, store.clone()).with_fault(hook);
+    let wallet = sub.wallet_address().clone();
+    let seqno0 = w.net.api.wallet_seqno(&wallet).await.unwrap();
+    let p = poster_with(&w, s.coord, store.clone(), &s.urls, 3600, Arc::new(sub));
+    // The poster waits for the escrow; the chain's clock passes the message's validity.
+    let (first, ()) = tokio::join!(p.settle(&raw), async {
+        wait_until(|| async {
+            outbox_states(&store, &raw).await == [(OutboxKind::Complete, OutboxState::Submitted, 1)]
+        })
+        .await;
+        w.net.devnet.advance_time(70);
+        w.net.devnet.produce_block();
+    });
+    let err = first.unwrap_err();
+    assert!(err.contains("re-sent"), "{err}");
+    assert_eq!(
+        outbox_states(&store, &raw).await,
+        vec![(OutboxKind::Complete, OutboxState::FailedRetryable, 1)]
+    );
+    assert_eq!(
+        w.net.api.wallet_seqno(&wallet).await.unwrap(),
+        seqno0,
+        "nothing landed"
+    );
+    let outcome = p.settle(&raw).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            JobOutcome::Confirmed {
+                state: je::COMPLETED,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        outbox_states(&store, &raw).await,
+        vec![(OutboxKind::Complete, OutboxState::Confirmed, 2)]
+    );
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2,
+        "two submissions, the first dropped"
+    );
+    assert_eq!(w.net.api.wallet_seqno(&wallet).await.unwrap(), seqno0 + 1);
+    assert_paid_once(&w, &s.escrow, stake0).await;
+}
+
+/// Three overdue jobs nobody completed: one pass of the relayer's loop queues an
+/// `expire` for each, and they leave in one wallet message carrying three actions.
+async fn overdue_jobs_expire_in_one_wallet_message(db: TestDb) {
+    let w = World::start().await;
+    let store = db.store().clone();
+    let mut escrows = Vec::new();
+    let mut deadline = 0;
+    for nonce in 20..23 {
+        let (escrow, job) = w.create(nonce, 30).await;
+        store
+            .insert_job(
+                &NewJob {
+                    escrow: address::to_raw(&escrow),
+                    client: address::to_raw(&w.net.devnet.wallets()[CLIENT].address),
+                    nonce,
+                    asset: "TON".into(),
+                    amount: AMOUNT as u64,
+                    deadline: i64::from(job.deadline),
+                    spec_hash: job.spec_hash,
+                },
+                i64::from(w.net.devnet.now()),
+            )
+            .await
+            .unwrap();
+        deadline = deadline.max(job.deadline);
+        escrows.push(escrow);
+    }
+    // Rotation of 1 s: long past the deadline, any relayer of the set may expire.
+    let p = poster(&w, 0, store.clone(), &[], 1);
+    let wallet = p.submitter.wallet_address().clone();
+    let seqno0 = w.net.api.wallet_seqno(&wallet).await.unwrap();
+    let lt0 = last_lt(&w, &wallet).await;
+    let client = w.net.devnet.wallets()[CLIENT].address.clone();
+    w.net
+        .devnet
+        .advance_time(u64::from(deadline + GRACE + 10 - w.net.devnet.now()));
+    w.net.devnet.produce_block();
+
+    let outcomes = p.run_once().await;
+    let expired = outcomes
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Ok(JobOutcome::Confirmed {
+                    state: je::EXPIRED,
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!(expired, 3, "{outcomes:?}");
+    assert_eq!(
+        w.net.api.wallet_seqno(&wallet).await.unwrap(),
+        seqno0 + 1,
+        "one seqno"
+    );
+    let mut sent = wallet_messages(&w, &wallet, lt0).await;
+    assert_eq!(sent.len(), 1, "one wallet transaction: {sent:?}");
+    let mut to = sent.pop().unwrap();
+    to.sort_by_key(address::to_raw);
+    escrows.sort_by_key(address::to_raw);
+    assert_eq!(to, escrows, "one out message per escrow");
+    for escrow in &escrows {
+        assert_eq!(w.state(escrow).await.state, je::EXPIRED);
+        assert!(
+            w.received(&client, escrow).await >= AMOUNT,
+            "client refunded"
+        );
+        assert_eq!(
+            outbox_states(&store, &address::to_raw(escrow)).await,
+            vec![(OutboxKind::Expire, OutboxState::Confirmed, 1)]
+        );
+    }
+}
+
+/// One relayer settles a voucher and completes a job at the same moment through its one
+/// wallet: both land, in one seqno sequence, each item sent once.
+async fn voucher_and_job_at_once_share_one_wallet(db: TestDb) {
+    let w = World::start().await;
+    let s = setup(&w, &db, 11, None, 3600).await;
+    let result = signed_result(&w, &s.escrow, 11, b"side by side", &operator());
+    dispatch(&w, s.store(s.coord), &s.escrow, 11, &s.job, Some(&result)).await;
+    let raw = s.raw();
+    let store = s.store(s.coord).clone();
+    let sub = Arc::new(submitter(&w, s.coord, store.clone()));
+    let wallet = sub.wallet_address().clone();
+    let jobs = poster_with(&w, s.coord, store.clone(), &s.urls, 3600, sub.clone());
+    let (vouchers, account, _dirs) = voucher_poster(&w, s.coord, store.clone(), sub.clone()).await;
+    let cost = TON / 3;
+    store
+        .record_charge(
+            &Charge {
+                request_id: "q1".into(),
+                account: address::to_raw(&account),
+                provider: address::to_raw(&w.owner),
+                cost: cost as u64,
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    let seqno0 = w.net.api.wallet_seqno(&wallet).await.unwrap();
+    let lt0 = last_lt(&w, &wallet).await;
+
+    let (job, voucher) = tokio::join!(jobs.settle(&raw), vouchers.settle(&account, &w.owner));
+    assert!(
+        matches!(
+            job,
+            Ok(JobOutcome::Confirmed {
+                state: je::COMPLETED,
+                ..
+            })
+        ),
+        "{job:?}"
+    );
+    let Ok(Settled::Confirmed { id, cumulative }) = voucher else {
+        panic!("{voucher:?}");
+    };
+    assert_eq!(cumulative, cost);
+    assert_eq!(
+        spindle_relayer::settle::chain::paid(&w.net.api, &account, &w.owner)
+            .await
+            .unwrap(),
+        cost,
+        "the voucher paid once"
+    );
+    // The job paid once (the stake's earnings also hold the voucher's, so by message).
+    assert_eq!(w.state(&s.escrow).await.state, je::COMPLETED);
+    let pay = u128::from(PAY);
+    let fee = w.config.fee(pay);
+    assert_eq!(
+        w.received(&w.stake, &s.escrow).await,
+        pay - fee,
+        "job paid once"
+    );
+    assert_eq!(w.received(&w.treasury, &s.escrow).await, fee, "fee once");
+    // One seqno sequence: every external the wallet accepted used the next seqno, and
+    // between them they carried the two posts, each once.
+    let sent = wallet_messages(&w, &wallet, lt0).await;
+    let seqno1 = w.net.api.wallet_seqno(&wallet).await.unwrap();
+    assert_eq!(seqno1 - seqno0, sent.len() as u32, "{sent:?}");
+    let mut to: Vec<_> = sent.concat().iter().map(address::to_raw).collect();
+    to.sort();
+    let mut expected = vec![raw.clone(), address::to_raw(&account)];
+    expected.sort();
+    assert_eq!(to, expected, "each post sent once");
+    assert_eq!(
+        outbox_states(&store, &raw).await,
+        vec![(OutboxKind::Complete, OutboxState::Confirmed, 1)]
+    );
+    assert_eq!(
+        store
+            .outbox_get(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .record()
+            .attempts,
+        1
+    );
+}
+
+/// A compute account of the client (the relayers' set, 5 TON) and relayer `me`'s
+/// voucher poster sending through `submitter`; its peers sign on their own stores.
+async fn voucher_poster(
+    w: &World,
+    me: usize,
+    store: Store,
+    submitter: Arc<Submitter>,
+) -> (Poster, TonAddress, Vec<TempDir>) {
+    let client_addr = w.net.devnet.wallets()[CLIENT].address.clone();
+    let init = ca::state_init(
+        spindle_sdk::artifact!("compute_account").unwrap().code,
+        &w.hub,
+        &client_addr,
+        9,
+    )
+    .unwrap();
+    let account = init.address(0).unwrap();
+    let params = ca::Params {
+        relayers: w.set.clone(),
+        settle_fee: TON / 100,
+        grace: 3600,
+        stake_code: w.config.stake_code.clone(),
+        jetton_wallet: None,
+    };
+    w.send(
+        CLIENT,
+        vec![
+            InternalMessage::new(account.clone(), 5 * TON)
+                .with_state_init(init)
+                .with_body(ca::init_body(&params, 1).unwrap()),
+        ],
+    )
+    .await;
+    let signer = |i: usize, store: Store| {
+        Arc::new(VoucherSigner {
+            store,
+            key: relayer_key(i),
+            set: w.set.clone(),
+            api: client(&w.net.server.url),
+            global_id: w.net.devnet.global_id(),
+        })
+    };
+    let mut peers = Vec::new();
+    let mut dirs = Vec::new();
+    for j in (0..3).filter(|&j| j != me) {
+        let (peer_store, dir) = peer_store(&format!("voucher-peer{j}")).await;
+        dirs.push(dir);
+        let api = Arc::new(PeerApi {
+            signer: signer(j, peer_store),
+            peers: (0..3)
+                .filter(|&k| k != j)
+                .map(|k| relayer_key(k).verifying_key())
+                .collect(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = api.router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        peers.push(PeerRelayer {
+            url,
+            key: relayer_key(j).verifying_key(),
+        });
+    }
+    let poster = Poster {
+        signer: signer(me, store),
+        peers,
+        http: reqwest::Client::new(),
+        submitter,
+        settle_value: TON / 10,
+        voucher_validity_secs: 600,
+    };
+    (poster, account, dirs)
+}
+
 both_backends!(
-    a_submission_that_never_left_is_resent_with_the_same_id,
+    a_crash_between_storing_and_sending_resends_the_same_id,
+    an_expired_submission_is_resent_and_confirmed,
+    overdue_jobs_expire_in_one_wallet_message,
+    voucher_and_job_at_once_share_one_wallet,
     restarted_poster_confirms_without_paying_twice,
     escrow_job_settles_with_two_of_three,
     escrow_job_settles_with_one_relayer_down,

@@ -238,6 +238,7 @@ fn completion(i: u64, payload: &str) -> NewOutboxItem {
         target: escrow(i),
         key: h(500 + i).to_vec(),
         payload: payload.as_bytes().to_vec(),
+        value: 1_000,
         not_before: 0,
     }
 }

@@ -4,7 +4,7 @@ use spindle_relayer::Store;
 
 use crate::common::{TestDb, both_backends};
 
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 17] = [
     "acceptances",
     "chain_cursors",
     "charges",
@@ -19,6 +19,8 @@ const TABLES: [&str; 15] = [
     "seen_transactions",
     "voucher_posts",
     "vouchers",
+    "wallet_submission_items",
+    "wallet_submissions",
     "watched_accounts",
 ];
 
@@ -29,7 +31,7 @@ async fn migrations_apply(db: TestDb) {
     db.store().migrate().await.unwrap();
     let again = Store::connect(&db.url).await.unwrap();
     assert_eq!(again.table_names().await.unwrap(), TABLES);
-    assert_eq!(db.raw_int("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
+    assert_eq!(db.raw_int("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
 }
 
 async fn constraints_refuse_bad_rows(db: TestDb) {

@@ -65,6 +65,7 @@ async fn metrics_count_what_the_store_holds(db: TestDb) {
                 target: "0:aa".into(),
                 key: vec![1],
                 payload: vec![0],
+                value: 1_000,
                 not_before: 0,
             },
             1,
@@ -120,7 +121,7 @@ async fn metrics_count_what_the_store_holds(db: TestDb) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let lease = spindle_relayer::settle::poster::LEASE;
+    let lease = spindle_relayer::settle::submitter::LEASE;
     let holder = node.parts.ops.holder.clone();
     assert!(
         store

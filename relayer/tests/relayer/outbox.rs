@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use spindle_relayer::outbox::{
     AnyOutboxEntry, Failure, NewOutboxItem, OutboxKind, OutboxState, Pending, Submission,
-    TargetStateChanged,
+    SubmissionState, TargetStateChanged,
 };
 use spindle_relayer::store::StoreError;
 use tokio::sync::Barrier;
@@ -21,6 +21,7 @@ fn item(n: u64) -> NewOutboxItem {
         target: escrow(n),
         key: h(500 + n).to_vec(),
         payload: format!("boc of complete #{n}").into_bytes(),
+        value: 1_000,
         not_before: 0,
     }
 }
@@ -347,6 +348,36 @@ async fn batches_submit_all_or_nothing(db: TestDb) {
         (OutboxState::Submitted, 3)
     );
     assert!(s.outbox_due(10_000, 10).await.unwrap().is_empty());
+
+    // Each wallet message is stored with the items it carries; the refused batch left none.
+    let messages = s.wallet_submissions_pending("poster").await.unwrap();
+    let shape: Vec<_> = messages
+        .iter()
+        .map(|m| (m.seqno, m.valid_until, m.items.len()))
+        .collect();
+    assert_eq!(shape, [(3, 150, 1), (3, 160, 2)]);
+    assert_eq!(messages[0].items, [item(2).id()]);
+    // A message is resolved once: a second resolution (another pass) changes nothing.
+    let landed = &messages[1].id;
+    assert!(
+        s.wallet_submission_resolve(landed, SubmissionState::Landed, 200)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.wallet_submission_resolve(landed, SubmissionState::Expired, 201)
+            .await
+            .unwrap()
+    );
+    let of_one = s.wallet_submissions_of(&item(1).id()).await.unwrap();
+    assert_eq!(
+        of_one.iter().map(|m| m.state).collect::<Vec<_>>(),
+        [SubmissionState::Landed]
+    );
+    assert_eq!(
+        s.wallet_submissions_pending("poster").await.unwrap().len(),
+        1
+    );
 }
 
 async fn settlement_seen_on_chain_finishes_the_outbox(db: TestDb) {

@@ -16,8 +16,9 @@ use spindle_devnet::{Devnet, DevnetConfig, ServerHandle, TON};
 use spindle_relayer::Store;
 use spindle_relayer::outbox::{AnyOutboxEntry, OutboxState};
 use spindle_relayer::settle::peer::{PATH, SignRequest, request_signature};
+use spindle_relayer::settle::submitter::Action;
 use spindle_relayer::settle::{
-    PeerApi, PeerRelayer, PostPolicy, Poster, Settled, VoucherSigner, chain,
+    PeerApi, PeerRelayer, PostPolicy, Poster, Settled, Submitter, VoucherSigner, chain,
 };
 use spindle_relayer::store::Charge;
 use spindle_sdk::message::InternalMessage;
@@ -199,7 +200,7 @@ impl World {
     fn poster(&self, store: Store, b_url: &str, c_url: &str) -> Poster {
         let (wallet_key, wallet) = self.net.wallet(1);
         Poster {
-            signer: self.signer(0, store),
+            signer: self.signer(0, store.clone()),
             peers: vec![
                 PeerRelayer {
                     url: b_url.into(),
@@ -211,9 +212,16 @@ impl World {
                 },
             ],
             http: reqwest::Client::new(),
-            wallet_key,
-            wallet,
-            holder: "relayer-a".into(),
+            submitter: Arc::new(
+                Submitter::new(
+                    client(&self.net._server.url),
+                    store,
+                    wallet_key,
+                    wallet,
+                    "relayer-a".into(),
+                )
+                .unwrap(),
+            ),
             settle_value: TON / 10,
             voucher_validity_secs: 600,
         }
@@ -293,11 +301,21 @@ async fn charges_settle_exactly_once(db: TestDb) {
         .unwrap()
         .expect("something to settle");
     assert_eq!(v.cumulative, first);
-    let wallet_addr = poster.wallet.address().unwrap();
+    let wallet_addr = poster.submitter.wallet_address().clone();
+    let action = Action {
+        target: w.account.clone(),
+        value: TON / 10,
+        body: Arc::new(body.clone()),
+    };
     for _ in 0..2 {
         let seqno = w.net.api.wallet_seqno(&wallet_addr).await.unwrap();
         poster
-            .send(&body, &w.account, seqno, w.net.devnet.now() + 60)
+            .submitter
+            .send_external(
+                std::slice::from_ref(&action),
+                seqno,
+                w.net.devnet.now() + 60,
+            )
             .await
             .unwrap();
         wait_until(|| async { w.net.api.wallet_seqno(&wallet_addr).await.unwrap() > seqno }).await;
