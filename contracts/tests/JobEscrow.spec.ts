@@ -429,6 +429,12 @@ describe('job_escrow + provider_stake', () => {
         expect(r.transactions).toHaveTransaction({ to: b.addr, success: false, exitCode: Err.badSigners });
         r = await poster.send({ to: b.addr, value: toNano('0.02'), body: complete(b, owner.address, toNano('1'), [0, 3]) });
         expect(r.transactions).toHaveTransaction({ to: b.addr, success: false, exitCode: Err.badSigners });
+        // a provider outside workchain 0 (its stake could not be derived): refused before any signature check
+        const mc = new Address(-1, owner.address.hash);
+        const pm = completePayload(GLOBAL_ID, b.addr, b.nonce, mc, toNano('1'), 0x1234n);
+        const sm = signKofN(pm, relayers.map((k) => k.secretKey), [0, 2]);
+        r = await poster.send({ to: b.addr, value: toNano('0.02'), body: completeBody(mc, toNano('1'), 0x1234n, sm.signers, sm.sigs) });
+        expect(r.transactions).toHaveTransaction({ to: b.addr, success: false, exitCode: Err.badAddress });
         // pay above the job amount
         r = await poster.send({ to: b.addr, value: toNano('0.02'), body: complete(b, owner.address, toNano('1.1')) });
         expect(r.transactions).toHaveTransaction({ to: b.addr, success: false, exitCode: Err.payExceedsAmount });
