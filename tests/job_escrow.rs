@@ -282,7 +282,10 @@ async fn two_of_three_relayers_complete_a_job_and_the_pay_splits_once() -> anyho
     // messages' forward fees (one lump each; `fwd` is what they still carry).
     let fwd: u128 = tx.out_msgs.iter().map(|m| m.fwd_fee).sum();
     let gas_fee = tx.fee - tx.storage_fee - (4 * FWD_LUMP - fwd);
-    assert!(gas_fee <= je::GAS_COMPLETE * GAS, "complete used {gas_fee} of gas fees");
+    assert!(
+        gas_fee <= je::GAS_COMPLETE * GAS,
+        "complete used {gas_fee} of gas fees"
+    );
     let expected = Flows {
         stake_from_escrow: pay - fee,
         treasury_from_escrow: fee,
