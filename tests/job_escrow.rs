@@ -276,10 +276,20 @@ async fn two_of_three_relayers_complete_a_job_and_the_pay_splits_once() -> anyho
     assert_eq!(fee, pay * 5 / 100);
     let got = flows(&f, &escrow).await?;
     let tx = last_tx_from(api, &escrow, &f.poster.address).await?;
+    // The poster gets the settle fee and its value less the transaction's
+    // actual gas (mode 64) and its own message's forward fee. The gas fee is
+    // the total fee less rent and the first fractions of the four one-cell
+    // messages' forward fees (one lump each; `fwd` is what they still carry).
+    let fwd: u128 = tx.out_msgs.iter().map(|m| m.fwd_fee).sum();
+    let gas_fee = tx.fee - tx.storage_fee - (4 * FWD_LUMP - fwd);
+    assert!(
+        gas_fee <= je::GAS_COMPLETE * GAS,
+        "complete used {gas_fee} of gas fees"
+    );
     let expected = Flows {
         stake_from_escrow: pay - fee,
         treasury_from_escrow: fee,
-        poster_from_escrow: SETTLE_FEE + COMPLETE_VALUE - je::GAS_COMPLETE * GAS - 3 * FWD_LUMP,
+        poster_from_escrow: SETTLE_FEE + COMPLETE_VALUE - gas_fee - FWD_LUMP,
         // everything else above the reserve: amount - pay and the unspent create margin
         client_from_escrow: out_to(&tx, &f.client.address)?,
         bounced_to_poster: 3,
@@ -290,7 +300,6 @@ async fn two_of_three_relayers_complete_a_job_and_the_pay_splits_once() -> anyho
     assert_eq!(escrow_after, je::RESERVE);
     // The client's share is the escrow's whole balance less the other payouts,
     // the transaction's fees and the forward fees, down to the reserve.
-    let fwd: u128 = tx.out_msgs.iter().map(|m| m.fwd_fee).sum();
     assert_eq!(
         got.client_from_escrow,
         escrow_before + COMPLETE_VALUE

@@ -1,14 +1,14 @@
 // job_escrow + provider_stake (C1): happy paths with exact amounts, adversarial
 // cases of issue 4, gas budgets (gas-budgets.json) and the gas snapshot.
 import { Blockchain, SandboxContract, TreasuryContract, SendMessageResult } from '@ton/sandbox';
-import { Address, beginCell, Cell, toNano, Transaction } from '@ton/core';
+import { Address, beginCell, Cell, Dictionary, toNano, Transaction } from '@ton/core';
 import { keyPairFromSeed, KeyPair, sign } from '@ton/crypto';
 import '@ton/test-utils';
 import fs from 'fs';
 import path from 'path';
 import {
     acceptPayload, completeBody, completePayload, deliverBody, deliverPayload, Err, escrowAddress, escrowCfg, escrowCreateBody,
-    expireBody, loadArtifact, Op, opBody, relayerSet, setOperatorBody, signKofN, stakeAddress, stakeCfg, stakeInitBody, childData, stakeData,
+    expireBody, libraryRef, loadArtifact, Op, opBody, relayerSet, setOperatorBody, signKofN, stakeAddress, stakeCfg, stakeInitBody, childData, stakeData,
 } from '../wrappers/Spindle';
 
 const NOW = 1_800_000_000;
@@ -94,25 +94,26 @@ describe('job_escrow + provider_stake', () => {
     const cfg = (over: Partial<{ relayers: Cell; hub: Address }> = {}) =>
         escrowCfg({ settleFee: SETTLE_FEE, feeBps: FEE_BPS, grace: GRACE, window: WINDOW, stakeCode, treasury: treasury.address, relayers: over.relayers ?? set1 });
 
-    async function createJob(amount: bigint, opts: { deadline?: number; relayers?: Cell; hubAddr?: Address; value?: bigint; from?: SandboxContract<TreasuryContract> } = {}) {
+    async function createJob(amount: bigint, opts: { deadline?: number; relayers?: Cell; hubAddr?: Address; value?: bigint; from?: SandboxContract<TreasuryContract>; code?: Cell } = {}) {
         nonce += 1n;
         const n = nonce;
         const h = opts.hubAddr ?? hub.address;
         const data = childData(h, client.address, n);
-        const addr = escrowAddress(escrowCode, h, client.address, n);
+        const code = opts.code ?? escrowCode;
+        const addr = escrowAddress(code, h, client.address, n);
         const deadline = opts.deadline ?? NOW + 3600;
         const r = await (opts.from ?? client).send({
-            to: addr, value: opts.value ?? amount + SETTLE_FEE + toNano('0.01'), init: { code: escrowCode, data },
+            to: addr, value: opts.value ?? amount + SETTLE_FEE + toNano('0.01'), init: { code, data },
             body: escrowCreateBody(amount, deadline, 0xabcn, cfg({ relayers: opts.relayers })),
         });
         return { addr, nonce: n, deadline, r };
     }
 
-    async function deployStake(o: SandboxContract<TreasuryContract>, key: KeyPair, value = toNano('10'), h: Address = hub.address) {
+    async function deployStake(o: SandboxContract<TreasuryContract>, key: KeyPair, value = toNano('10'), h: Address = hub.address, escrow: Cell = escrowCode) {
         const addr = stakeAddress(stakeCode, h, o.address);
         const r = await o.send({
             to: addr, value, init: { code: stakeCode, data: stakeData(h, o.address) },
-            body: stakeInitBody(key.publicKey, stakeCfg({ escrowCode, treasury: treasury.address, slashMultPct: MULT, finderFee: FINDER_FEE, unbondPeriod: UNBOND, minStake: MIN_STAKE })),
+            body: stakeInitBody(key.publicKey, stakeCfg({ escrowCode: escrow, treasury: treasury.address, slashMultPct: MULT, finderFee: FINDER_FEE, unbondPeriod: UNBOND, minStake: MIN_STAKE })),
         });
         return { addr, r };
     }
@@ -173,24 +174,77 @@ describe('job_escrow + provider_stake', () => {
         expect(r.transactions).toHaveTransaction({ from: job.addr, to: stake, op: Op.payout, value: pay - fee, success: true });
         expect(r.transactions).toHaveTransaction({ from: job.addr, to: treasury.address, op: Op.escrowFee, value: fee });
         const lump = 400000n;
-        expect(r.transactions).toHaveTransaction({ from: job.addr, to: poster.address, op: Op.escrowSettleFee, value: SETTLE_FEE + v - (await gasFee(17000)) - 3n * lump });
+        // poster (mode 64): settle fee + its value less this transaction's actual gas, less its own forward fee
+        const d = tx.description;
+        const gasFees = d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.gasFees : -1n;
+        expect(r.transactions).toHaveTransaction({ from: job.addr, to: poster.address, op: Op.escrowSettleFee, value: SETTLE_FEE + v - gasFees - lump });
         expect((await bc.getContract(job.addr)).balance).toBe(ESCROW_RESERVE);
-        // the client's refund: everything the escrow held above the reserve, less what it paid out
-        const refund = r.transactions.find((t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.dest.equals(client.address))!;
-        const refundValue = (refund.inMessage!.info as any).value.coins as bigint;
-        const out = pay - fee + fee + (SETTLE_FEE + v - (await gasFee(17000)) - 3n * lump);
-        expect(refundValue).toBe(escrowBal + v - out - tx.totalFees.coins - ESCROW_RESERVE - /* fwd fees of 3 mode-1 sends + refund */ (refundFwd(tx)));
+        // the client's refund: everything the escrow held above the reserve, less the pay, the settle fee
+        // and the forward fees of the stake and treasury messages; its own forward fee comes out of it
+        expect(r.transactions).toHaveTransaction({ from: job.addr, to: client.address, op: Op.escrowRefund, value: escrowBal - pay - SETTLE_FEE - ESCROW_RESERVE - 3n * lump });
         expect((await jobState(job.addr)).state).toBe(1);
         const lifecycle = feesOf(job.r) + feesOf(r);
         snapshot['job_escrow.lifecycle_create_complete'] = { gas: gasOf(txTo(job.r, job.addr)) + gasOf(tx), fees_nanoton: lifecycle.toString(), fees_ton: (Number(lifecycle) / 1e9).toFixed(6) };
         expect(Number(lifecycle) / 1e9).toBeLessThanOrEqual(budgets['job_escrow.lifecycle_create_complete'].ton!);
     });
-    function refundFwd(tx: Transaction): bigint {
-        // forward fees the escrow's outgoing messages carried (first fractions are in totalFees; the rest travels with the message)
-        let s = 0n;
-        for (const m of tx.outMessages.values()) if (m.info.type === 'internal') s += m.info.forwardFee;
-        return s;
-    }
+    it('job lifecycle with the escrow code as a masterchain library cell: create carries a 264-bit reference, not the code', async () => {
+        const lib = libraryRef(escrowCode);
+        const amount = toNano('1');
+        // not published: the escrow cannot run (the create bounces back to the client)
+        const missing = await createJob(amount, { code: lib });
+        expect(missing.r.transactions).toHaveTransaction({ to: missing.addr, success: false });
+        // (exit 9: the reference cannot be resolved), the value goes back to the client
+        expect(missing.r.transactions).toHaveTransaction({ to: missing.addr, exitCode: 9, aborted: true });
+        expect(missing.r.transactions).toHaveTransaction({ from: missing.addr, to: client.address, inMessageBounced: true });
+        const libs = Dictionary.empty(Dictionary.Keys.Buffer(32), Dictionary.Values.Cell());
+        libs.set(escrowCode.hash(), escrowCode);
+        bc.libs = beginCell().storeDictDirect(libs).endCell();
+        // the stake accepts escrows whose code is the reference (its hash and depth 0)
+        const { addr: stake } = await deployStake(owner, operator, toNano('10'), hub.address, lib);
+        const job = await createJob(amount, { code: lib });
+        expect(job.r.transactions).toHaveTransaction({ to: job.addr, deploy: true, success: true });
+        record('job_escrow.create_library', txTo(job.r, job.addr), feesOf(job.r));
+        const pay = toNano('0.6');
+        const fee = (pay * BigInt(FEE_BPS)) / 10000n;
+        const r = await poster.send({ to: job.addr, value: toNano('0.02'), body: complete(job, owner.address, pay) });
+        const tx = txTo(r, job.addr);
+        expect(exitOf(tx)).toBe(0);
+        record('job_escrow.complete_2of3_library', tx, feesOf(r));
+        expect(r.transactions).toHaveTransaction({ from: job.addr, to: stake, op: Op.payout, value: pay - fee, success: true });
+        expect((await jobState(job.addr)).state).toBe(1);
+        const lifecycle = feesOf(job.r) + feesOf(r);
+        snapshot['job_escrow.lifecycle_create_complete_library'] = { gas: gasOf(txTo(job.r, job.addr)) + gasOf(tx), fees_nanoton: lifecycle.toString(), fees_ton: (Number(lifecycle) / 1e9).toFixed(6) };
+        expect(Number(lifecycle) / 1e9).toBeLessThanOrEqual(budgets['job_escrow.lifecycle_create_complete_library'].ton!);
+        // slashing through a library escrow works the same (the stake derives the reference's address)
+        const b = await createJob(amount, { code: lib });
+        bc.now = b.deadline + GRACE + 1;
+        const s = await finder.send({ to: b.addr, value: expireValue, body: expireBody(evidence(b, owner.address)) });
+        expect(s.transactions).toHaveTransaction({ from: b.addr, to: stake, op: Op.stakeSlash, success: true });
+    });
+
+    it('create refuses a malformed relayer set (wrong key count per cell, extra refs, k or n out of range)', async () => {
+        const keys = relayers.map((k) => k.publicKey);
+        const key = (b: ReturnType<typeof beginCell>, i: number) => b.storeBuffer(keys[i % keys.length], 32);
+        const head = (k: number, n: number) => beginCell().storeUint(1, 32).storeUint(k, 8).storeUint(n, 8);
+        const bad: Cell[] = [
+            key(key(head(2, 3), 0), 1).endCell(),                                      // n = 3, two keys
+            key(key(key(head(2, 4), 0), 1), 2).endCell(),                               // n = 4, no second cell
+            key(key(head(2, 4), 0), 1).storeRef(key(key(beginCell(), 2), 3).endCell()).endCell(), // 2 + 2 instead of 3 + 1
+            key(key(key(head(2, 3), 0), 1), 2).storeRef(Cell.EMPTY).endCell(),          // n = 3 with a trailing ref
+            key(key(key(head(0, 3), 0), 1), 2).endCell(),                               // k = 0
+            key(key(key(head(4, 3), 0), 1), 2).endCell(),                               // k > n
+            relayerSet(1, 2, Array.from({ length: 11 }, (_, i) => keys[i % keys.length])), // n = 11
+        ];
+        for (const set of bad) {
+            const job = await createJob(toNano('1'), { relayers: set });
+            expect(job.r.transactions).toHaveTransaction({ to: job.addr, success: false, exitCode: Err.badRelayerSet });
+        }
+        // the well-formed sets of 1, 3, 4 and 10 keys pass
+        for (const n of [1, 3, 4, 10]) {
+            const job = await createJob(toNano('1'), { relayers: relayerSet(1, 1, Array.from({ length: n }, (_, i) => keys[i % keys.length])) });
+            expect(job.r.transactions).toHaveTransaction({ to: job.addr, deploy: true, success: true });
+        }
+    });
 
     it('job: expire after deadline + G refunds the client; edges at deadline + G exactly', async () => {
         const amount = toNano('1');
@@ -375,6 +429,12 @@ describe('job_escrow + provider_stake', () => {
         expect(r.transactions).toHaveTransaction({ to: b.addr, success: false, exitCode: Err.badSigners });
         r = await poster.send({ to: b.addr, value: toNano('0.02'), body: complete(b, owner.address, toNano('1'), [0, 3]) });
         expect(r.transactions).toHaveTransaction({ to: b.addr, success: false, exitCode: Err.badSigners });
+        // a provider outside workchain 0 (its stake could not be derived): refused before any signature check
+        const mc = new Address(-1, owner.address.hash);
+        const pm = completePayload(GLOBAL_ID, b.addr, b.nonce, mc, toNano('1'), 0x1234n);
+        const sm = signKofN(pm, relayers.map((k) => k.secretKey), [0, 2]);
+        r = await poster.send({ to: b.addr, value: toNano('0.02'), body: completeBody(mc, toNano('1'), 0x1234n, sm.signers, sm.sigs) });
+        expect(r.transactions).toHaveTransaction({ to: b.addr, success: false, exitCode: Err.badAddress });
         // pay above the job amount
         r = await poster.send({ to: b.addr, value: toNano('0.02'), body: complete(b, owner.address, toNano('1.1')) });
         expect(r.transactions).toHaveTransaction({ to: b.addr, success: false, exitCode: Err.payExceedsAmount });
@@ -450,15 +510,20 @@ describe('job_escrow + provider_stake', () => {
         expect(r.transactions).toHaveTransaction({ to: j.addr, success: false });
     });
 
-    it('too little attached value is refused up front for every op', async () => {
+    it('too little attached value is refused up front for every op (complete: out of gas)', async () => {
         const { addr: stake } = await deployStake(owner, operator);
         let j = await createJob(toNano('1'), { value: toNano('1') + SETTLE_FEE });
         expect(j.r.transactions).toHaveTransaction({ to: j.addr, success: false, exitCode: Err.valueTooLow });
         const s = await deployStake(owner2, operator2, toNano('4'));
         expect(s.r.transactions).toHaveTransaction({ to: s.addr, success: false, exitCode: Err.stakeTooLow });
         j = await createJob(toNano('1'));
+        // complete has no value check: what the poster attaches pays only its own gas, so too
+        // little runs out of gas, changes nothing and costs the escrow nothing
+        const before = (await bc.getContract(j.addr)).balance;
         let r = await poster.send({ to: j.addr, value: toNano('0.004'), body: complete(j, owner.address, toNano('1')) });
-        expect(r.transactions).toHaveTransaction({ to: j.addr, success: false, exitCode: Err.valueTooLow });
+        expect(r.transactions).toHaveTransaction({ to: j.addr, success: false, exitCode: -14 });
+        expect((await jobState(j.addr)).state).toBe(0);
+        expect((await bc.getContract(j.addr)).balance).toBe(before);
         bc.now = j.deadline + GRACE + 1;
         r = await poster.send({ to: j.addr, value: toNano('0.003'), body: expireBody() });
         expect(r.transactions).toHaveTransaction({ to: j.addr, success: false, exitCode: Err.valueTooLow });

@@ -45,6 +45,11 @@ export function loadArtifact(name: string): Cell {
     return Cell.fromBase64(j.codeBoc);
 }
 
+/** A library reference cell (exotic type 2: tag 0x02 + the code's hash): the code as published in the masterchain's library set. */
+export function libraryRef(code: Cell): Cell {
+    return beginCell().storeUint(2, 8).storeBuffer(code.hash(), 32).endCell({ exotic: true });
+}
+
 /** RelayerSet: version:uint32 k:uint8 n:uint8, keys three per cell chained by refs (same as compute_account). */
 export function relayerSet(version: number, k: number, pubkeys: Buffer[]): Cell {
     let next: Cell | null = null;

@@ -36,8 +36,10 @@ pub const RESULT_TAG: u32 = tag(b"JRES");
 /// Kept by the escrow forever (`je::reserve`), nanotons.
 pub const RESERVE: u128 = 2_000_000;
 /// Gas budgets the escrow charges (`je::gas_*`), in gas units.
-pub const GAS_CREATE: u128 = 9_000;
-pub const GAS_COMPLETE: u128 = 17_000;
+pub const GAS_CREATE: u128 = 7_000;
+/// What a poster attaches for `complete`'s gas (2-of-3 uses 13.5k; the
+/// escrow checks no minimum and returns the unspent value, mode 64).
+pub const GAS_COMPLETE: u128 = 15_000;
 pub const GAS_EXPIRE: u128 = 9_000;
 pub const GAS_EXPIRE_SLASH: u128 = 14_000;
 /// provider_stake's slash handler budget (`je::gas_stake_slash`).
@@ -253,8 +255,9 @@ pub fn sig_chain(proof: &Proof) -> Result<Cell> {
 
 /// `complete` body: `provider pay:uint64 result_hash:uint256 signers:uint16
 /// sigs:^SigChain` — the payload itself is not sent; the escrow rebuilds it.
-/// Post it with at least `GAS_COMPLETE` gas + 4 forward lumps attached; the
-/// poster gets the settlement fee plus what is left of that value.
+/// Post it with enough value for its gas (`GAS_COMPLETE`; too little runs out
+/// of gas and changes nothing); the poster gets the settlement fee plus what
+/// is left of that value after the gas, less its message's forward fee.
 pub fn complete_body(completion: &Completion, proof: &Proof, query_id: u64) -> Result<Cell> {
     let sigs = sig_chain(proof)?;
     cell(|b| {
