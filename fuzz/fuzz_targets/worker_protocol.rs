@@ -7,7 +7,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
 use spindle_worker::backend::Usage;
 use spindle_worker::protocol::{Prices, RelayerMessage, WorkerMessage};
 
