@@ -58,11 +58,13 @@ impl Prices {
     /// What `usage` costs at these prices, in nanoTON, rounded up (a request
     /// that used tokens never costs 0). Cached tokens are part of
     /// `prompt_tokens` and priced at `cached_prompt` instead of `prompt`.
+    /// Saturates: usage and prices come from the worker, and each product fits a
+    /// u128 but their sum may not (the `worker_protocol` fuzz target checks this).
     pub fn cost(&self, usage: &Usage) -> u128 {
         let cached = usage.cached_tokens.min(usage.prompt_tokens);
-        let micro = (usage.prompt_tokens - cached) as u128 * self.prompt as u128
-            + cached as u128 * self.cached_prompt as u128
-            + usage.completion_tokens as u128 * self.completion as u128;
+        let micro = ((usage.prompt_tokens - cached) as u128 * self.prompt as u128)
+            .saturating_add(cached as u128 * self.cached_prompt as u128)
+            .saturating_add(usage.completion_tokens as u128 * self.completion as u128);
         micro.div_ceil(1_000_000)
     }
 
@@ -72,7 +74,7 @@ impl Prices {
         self.cost(&Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: prompt + completion,
+            total_tokens: prompt.saturating_add(completion),
             cached_tokens: 0,
         })
     }
@@ -307,7 +309,7 @@ mod tests {
         Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: prompt + completion,
+            total_tokens: prompt.saturating_add(completion),
             cached_tokens: cached,
         }
     }
@@ -323,6 +325,23 @@ mod tests {
         assert_eq!(p.cost(&usage(10, 4, 5)), 17);
         assert_eq!(p.cost(&usage(0, 0, 0)), 0);
         assert_eq!(p.worst_case(10, 5), 20);
+    }
+
+    #[test]
+    fn cost_of_extreme_usage_saturates_instead_of_wrapping() {
+        let max = Prices {
+            prompt: u64::MAX,
+            cached_prompt: u64::MAX,
+            completion: u64::MAX,
+        };
+        let all = usage(u64::MAX, 0, u64::MAX);
+        // Two products of (2^64 - 1)^2 overflow a u128: the bill saturates at the top,
+        // not a wrapped small one.
+        assert_eq!(max.cost(&all), u128::MAX.div_ceil(1_000_000));
+        assert_eq!(
+            max.worst_case(u64::MAX, u64::MAX),
+            u128::MAX.div_ceil(1_000_000)
+        );
     }
 
     #[test]

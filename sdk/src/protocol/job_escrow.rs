@@ -611,3 +611,22 @@ mod parse_tests {
         assert!(parse_create(&truncated).is_err());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `job_submit` fuzz target: with serde_json's default float parser
+    /// this number re-read from the canonical bytes came back 1 ULP off, so the
+    /// canonical form (and the spec hash the escrow commits to) changed.
+    #[test]
+    fn canonical_spec_is_stable_when_reread() {
+        let spec: serde_json::Value =
+            serde_json::from_str(r#"{"n":100333333333333300000133584280347126436,"t":0.7}"#)
+                .unwrap();
+        let canonical = canonical_spec(&spec);
+        let reread: serde_json::Value = serde_json::from_slice(&canonical).unwrap();
+        assert_eq!(canonical_spec(&reread), canonical);
+        assert_eq!(spec_hash(&reread), spec_hash(&spec));
+    }
+}
