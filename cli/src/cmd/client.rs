@@ -709,6 +709,28 @@ async fn run_account(chain: &ChainArgs, cmd: AccountCommand) -> anyhow::Result<(
     Ok(())
 }
 
+/// Sends `request` to the relayer at `base` and returns its JSON body; a refusal
+/// becomes an error quoting the relayer's problem+json `detail` and `hint`.
+async fn relayer_json(
+    request: reqwest::RequestBuilder,
+    base: &str,
+    hint: &str,
+) -> anyhow::Result<Value> {
+    let r = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the relayer at {base}"))?;
+    let ok = r.status().is_success();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    if !ok {
+        bail!(
+            "the relayer at {base} refused: {} ({hint})",
+            v["detail"].as_str().unwrap_or("no detail")
+        );
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_duration;
@@ -748,28 +770,8 @@ pub(crate) async fn fetch_result(
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()?;
-    let get = |url: String| {
-        let http = http.clone();
-        async move {
-            let r = http
-                .get(&url)
-                .send()
-                .await
-                .with_context(|| format!("cannot reach the relayer at {base}"))?;
-            let ok = r.status().is_success();
-            let v: Value = r.json().await.unwrap_or(Value::Null);
-            if !ok {
-                bail!(
-                    "the relayer at {base} answered: {}",
-                    v["detail"]
-                        .as_str()
-                        .unwrap_or("an error (is this the relayer you submitted the job to?)")
-                );
-            }
-            anyhow::Ok(v)
-        }
-    };
-    let job = get(format!("{base}/v1/jobs/{raw}")).await?;
+    let hint = "is this the relayer you submitted the job to?";
+    let job = relayer_json(http.get(format!("{base}/v1/jobs/{raw}")), base, hint).await?;
     let nonce = job["nonce"]
         .as_u64()
         .context("the relayer's job status has no nonce")?;
@@ -782,7 +784,7 @@ pub(crate) async fn fetch_result(
             chain.wallet(&client.address)
         );
     }
-    let overview = get(format!("{base}/ui/api/overview")).await?;
+    let overview = relayer_json(http.get(format!("{base}/ui/api/overview")), base, hint).await?;
     let identity = parse_address(
         "relayer",
         overview["network"]["relayer"]
@@ -801,21 +803,14 @@ pub(crate) async fn fetch_result(
         valid_until,
     };
     let signature = spindle_sdk::signing::sign(&client.key, &read.payload()?);
-    let r = http
-        .get(format!("{base}/v1/jobs/{raw}/result"))
-        .header("Spindle-Valid-Until", valid_until.to_string())
-        .header("Spindle-Signature", hex::encode(signature.to_bytes()))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the relayer at {base}"))?;
-    let ok = r.status().is_success();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    if !ok {
-        bail!(
-            "the relayer refused the result: {} (is --global-id the network's?)",
-            v["detail"].as_str().unwrap_or("no detail")
-        );
-    }
+    let v = relayer_json(
+        http.get(format!("{base}/v1/jobs/{raw}/result"))
+            .header("Spindle-Valid-Until", valid_until.to_string())
+            .header("Spindle-Signature", hex::encode(signature.to_bytes())),
+        base,
+        "is --global-id the network's?",
+    )
+    .await?;
     let body = v["result"].as_str().unwrap_or("").to_owned();
     let hash = v["result_hash"].as_str().unwrap_or("").to_owned();
     let actual = hex::encode(Sha256::digest(body.as_bytes()));
