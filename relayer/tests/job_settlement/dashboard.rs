@@ -38,18 +38,7 @@ const GOVERNANCE: usize = 5;
 /// [`World::start`], but under a real hub contract (deployed by wallet 5, also the
 /// treasury), so the dashboard has hub parameters to read.
 async fn world_with_hub() -> World {
-    let devnet = Devnet::new(DevnetConfig {
-        wallets: 6,
-        block_interval: Some(Duration::from_millis(50)),
-        ..DevnetConfig::default()
-    })
-    .unwrap();
-    let server = devnet.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let net = Arc::new(Net {
-        api: client(&server.url),
-        devnet,
-        server,
-    });
+    let net = Net::start().await;
     let keys = (0..3).map(|i| relayer_key(i).verifying_key()).collect();
     let set = RelayerSet::new(1, 2, keys).unwrap();
     let treasury = net.devnet.wallets()[GOVERNANCE].address.clone();

@@ -55,6 +55,24 @@ struct Net {
     server: ServerHandle,
 }
 
+impl Net {
+    /// A devnet with six funded wallets and 50 ms blocks, served over HTTP.
+    async fn start() -> Arc<Net> {
+        let devnet = Devnet::new(DevnetConfig {
+            wallets: 6,
+            block_interval: Some(Duration::from_millis(50)),
+            ..DevnetConfig::default()
+        })
+        .unwrap();
+        let server = devnet.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        Arc::new(Net {
+            api: client(&server.url),
+            devnet,
+            server,
+        })
+    }
+}
+
 fn client(url: &str) -> Toncenter {
     let mut config = ToncenterConfig::new(url.to_owned());
     config.requests_per_second = 10_000.0;
@@ -96,18 +114,7 @@ struct World {
 
 impl World {
     async fn start() -> World {
-        let devnet = Devnet::new(DevnetConfig {
-            wallets: 6,
-            block_interval: Some(Duration::from_millis(50)),
-            ..DevnetConfig::default()
-        })
-        .unwrap();
-        let server = devnet.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let net = Arc::new(Net {
-            api: client(&server.url),
-            devnet,
-            server,
-        });
+        let net = Net::start().await;
         let keys = (0..3).map(|i| relayer_key(i).verifying_key()).collect();
         let set = RelayerSet::new(1, 2, keys).unwrap();
         let hub = net.devnet.faucet_wallet().address.clone();
