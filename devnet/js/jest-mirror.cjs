@@ -15,6 +15,10 @@ const paths = { paths: [process.cwd()] };
 const { Blockchain } = require(require.resolve('@ton/sandbox', paths));
 const core = require(require.resolve('@ton/core', paths));
 
+// Every transaction runs twice (sandbox and devnet over HTTP): give the suites'
+// long tests (the 1,000-step property test) room on a loaded 2-core machine.
+jest.setTimeout(900_000);
+
 const nets = [];
 const reports = [];
 const originalCreate = Blockchain.create;
