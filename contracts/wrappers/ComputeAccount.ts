@@ -50,7 +50,7 @@ export const CaError = {
 /** Gas budgets (gas units), mirrored from func/compute_account.fc; each op charges GETGASFEE(budget). */
 export const CA_GAS = {
     init: 12000, deposit: 2600, settle: 26000, settleTail: 1500, requestWithdraw: 6000, withdraw: 8000,
-    refresh: 8000, setRelayers: 10000, bounce: 4000, setCaps: 8000, hubReply: 8000,
+    refresh: 8000, setRelayers: 10000, bounce: 4500, setCaps: 8000, hubReply: 8000,
 } as const;
 
 export const VOUCHER_TAG = 0x56434852; // "VCHR"

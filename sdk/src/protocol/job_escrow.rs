@@ -37,8 +37,9 @@ pub const RESULT_TAG: u32 = tag(b"JRES");
 pub const RESERVE: u128 = 2_000_000;
 /// Gas budgets the escrow charges (`je::gas_*`), in gas units.
 pub const GAS_CREATE: u128 = 7_000;
-/// What a poster attaches for `complete`'s gas (2-of-3 uses 13.5k; the
-/// escrow checks no minimum and returns the unspent value, mode 64).
+/// What a poster attaches for `complete`'s gas (2-of-3 uses 11.7k, each
+/// further signature ≈ 0.6k; the escrow checks no minimum and returns the
+/// unspent value, mode 64).
 pub const GAS_COMPLETE: u128 = 15_000;
 pub const GAS_EXPIRE: u128 = 9_000;
 pub const GAS_EXPIRE_SLASH: u128 = 14_000;
