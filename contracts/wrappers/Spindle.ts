@@ -160,13 +160,15 @@ export const HubOp = {
 export type HubParams = {
     feeBps: number; minStake: bigint; unbondPeriod: number; slashMultPct: number; finderFee: bigint; settleFee: bigint;
     minJob: bigint; minDeadline: number; maxDeadline: number; grace: number; window: number; accountGrace: number; delay: number;
-    relayers: Cell; treasury: Address; jettonWallet?: Address | null;
+    relayers: Cell; treasury: Address;
+    /** the accepted USDT: JettonCfg (wrappers/Jetton.ts accountJettonCfg), snapshotted by USDT children */
+    jetton?: Cell | null;
 };
 export function hubParams(p: HubParams): Cell {
     return beginCell().storeUint(p.feeBps, 16).storeCoins(p.minStake).storeUint(p.unbondPeriod, 32).storeUint(p.slashMultPct, 16)
         .storeCoins(p.finderFee).storeCoins(p.settleFee).storeCoins(p.minJob).storeUint(p.minDeadline, 32).storeUint(p.maxDeadline, 32)
         .storeUint(p.grace, 32).storeUint(p.window, 32).storeUint(p.accountGrace, 32).storeUint(p.delay, 32)
-        .storeRef(p.relayers).storeRef(beginCell().storeAddress(p.treasury).storeAddress(p.jettonWallet ?? null).endCell()).endCell();
+        .storeRef(p.relayers).storeRef(beginCell().storeAddress(p.treasury).storeMaybeRef(p.jetton ?? null).endCell()).endCell();
 }
 /** Hub initial data: governance paused:uint1 params:^Params pending:(Maybe ^Pending) codes:^(escrow stake account). */
 export function hubData(governance: Address, params: Cell, codes: { escrow: Cell; stake: Cell; account: Cell }): Cell {
