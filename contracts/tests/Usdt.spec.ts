@@ -11,8 +11,9 @@ import '@ton/test-utils';
 import fs from 'fs';
 import path from 'path';
 import {
-    acceptPayload, childData, completeBody, completePayload, Err, escrowAddress, escrowCfg, escrowCreateUsdtBody, expireBody, loadArtifact, Op,
-    opBody, relayerSet, signKofN, stakeAddress, stakeCfg, stakeData, stakeInitBody,
+    acceptPayload, childData, completeBody, completePayload, Err, escrowAddress, escrowCfg, escrowCreateUsdtBody, expireBody, hubCreateAccountUsdtBody,
+    hubCreateJobUsdtBody, hubData, hubParams, HubParams, hubSetPausedBody, loadArtifact, Op, opBody, relayerSet, signKofN, stakeAddress, stakeCfg, stakeData,
+    stakeInitBody,
 } from '../wrappers/Spindle';
 import { buildCaParams, buildVoucher, CaError, ComputeAccount, signKofN as caSign } from '../wrappers/ComputeAccount';
 import {
@@ -584,5 +585,59 @@ describe('USDT with the governed stablecoin wallet layout (library-cell code)', 
         expect(x.transactions).toHaveTransaction({ to: governedWalletAddress(master, client.address, walletLib), success: false });
         expect((await acc.getAccountData()).balance).toBe(50n * USDT);
         expect(await jbal(client.address)).toBe(950n * USDT);
+    });
+
+    it('hub: create_job_usdt / create_account_usdt deploy USDT children that snapshot the hub\'s JettonCfg (governed layout)', async () => {
+        const hubCode = loadArtifact('hub');
+        const gov = await bc.treasury('gov');
+        const base: HubParams = {
+            feeBps: FEE_BPS, minStake: toNano('5'), unbondPeriod: 86400 + GRACE + WINDOW, slashMultPct: 150, finderFee: toNano('0.01'),
+            settleFee: SETTLE_FEE, minJob: toNano('0.1'), minDeadline: 60, maxDeadline: 86400, grace: GRACE, window: WINDOW,
+            accountGrace: 3600, delay: 86400 + 3600, relayers: set1, treasury: treasury.address,
+        };
+        const deployHub = async (p: HubParams) => {
+            const data = hubData(gov.address, hubParams(p), { escrow: escrowCode, stake: stakeCode, account: accountCode });
+            const addr = contractAddress(0, { code: hubCode, data });
+            await gov.send({ to: addr, value: toNano('1'), init: { code: hubCode, data } });
+            return addr;
+        };
+        const h = await deployHub({ ...base, jetton: accountJettonCfg(master, T, governed) });
+        // a USDT job through the hub: TON for settle fee + reserve + gas only
+        let r = await client.send({ to: h, value: toNano('0.05'), body: hubCreateJobUsdtBody(1n, 100n * USDT, NOW + 3600, 0xabcn, toNano('1')) });
+        const job = escrowAddress(escrowCode, h, client.address, 1n);
+        expect(r.transactions).toHaveTransaction({ from: h, to: job, deploy: true, success: true });
+        record('hub.create_job_usdt', txTo(r, h), feesOf(r));
+        expect(await jobState(job)).toBe(3);
+        const js = (await bc.runGetMethod(job, 'get_jetton')).stackReader;
+        expect(js.readAddress().equals(governedWalletAddress(master, job, walletLib))).toBe(true);
+        expect([js.readBigNumber(), js.readBigNumber()]).toEqual([T, toNano('1')]);
+        await pay(job, 50n * USDT, forger, fakeMaster);   // look-alike: refused
+        expect(await jobState(job)).toBe(3);
+        await pay(job, 100n * USDT);
+        expect(await jobState(job)).toBe(0);
+        expect(await jbal(job)).toBe(100n * USDT);
+        // a USDT account through the hub
+        r = await client.send({ to: h, value: toNano('0.1'), body: hubCreateAccountUsdtBody(2n) });
+        const acc = ComputeAccount.createFromConfig({ hub: h, client: client.address, nonce: 2n }, accountCode);
+        expect(r.transactions).toHaveTransaction({ from: h, to: acc.address, deploy: true, success: true });
+        record('hub.create_account_usdt', txTo(r, h), feesOf(r));
+        const aj = (await bc.runGetMethod(acc.address, 'get_jetton')).stackReader;
+        expect(aj.readNumber()).toBe(-1);
+        expect(aj.readAddress().equals(governedWalletAddress(master, acc.address, walletLib))).toBe(true);
+        await pay(acc.address, 30n * USDT);
+        expect((await bc.openContract(acc).getAccountData()).balance).toBe(30n * USDT);
+        // refusals: slash_amount below min_job, too little TON, paused, a hub with no USDT
+        r = await client.send({ to: h, value: toNano('0.05'), body: hubCreateJobUsdtBody(3n, 100n * USDT, NOW + 3600, 0xabcn, toNano('0.05')) });
+        expect(r.transactions).toHaveTransaction({ to: h, success: false, exitCode: Err.amountTooLow });
+        r = await client.send({ to: h, value: toNano('0.01'), body: hubCreateJobUsdtBody(3n, 100n * USDT, NOW + 3600, 0xabcn, toNano('1')) });
+        expect(r.transactions).toHaveTransaction({ to: h, success: false, exitCode: Err.valueTooLow });
+        await gov.send({ to: h, value: toNano('0.05'), body: hubSetPausedBody(true) });
+        r = await client.send({ to: h, value: toNano('0.1'), body: hubCreateAccountUsdtBody(4n) });
+        expect(r.transactions).toHaveTransaction({ to: h, success: false, exitCode: Err.paused });
+        const none = await deployHub(base);
+        r = await client.send({ to: none, value: toNano('0.05'), body: hubCreateJobUsdtBody(5n, 100n * USDT, NOW + 3600, 0xabcn, toNano('1')) });
+        expect(r.transactions).toHaveTransaction({ to: none, success: false, exitCode: Err.noUsdt });
+        r = await client.send({ to: none, value: toNano('0.1'), body: hubCreateAccountUsdtBody(6n) });
+        expect(r.transactions).toHaveTransaction({ to: none, success: false, exitCode: Err.noUsdt });
     });
 });
