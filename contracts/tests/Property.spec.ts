@@ -224,8 +224,9 @@ describe('property: random operations conserve money and never reach a forbidden
             } else {
                 // mostly a job in the state the op is meant for, sometimes any (then refused)
                 const inState = (st: number) => ujobs.filter((x) => x.state === st);
+                const live = inState(0).filter((x) => bc.now! <= x.deadline + 60);
                 const j = (ur < 0.55 && inState(3).length && chance(0.7)) ? pick(inState(3))
-                    : (ur < 0.8 && inState(0).length && chance(0.7)) ? pick(inState(0)) : pick(ujobs);
+                    : (ur < 0.8 && live.length && chance(0.7)) ? pick(live) : pick(ujobs);
                 if (ur < 0.55) {
                     const kind = pick(['exact', 'exact', 'wrong', 'fake']);
                     const from = kind === 'fake' ? stranger : j.client;
