@@ -429,7 +429,7 @@ describe('compute_account', () => {
             .storeUint(100, 16).storeCoins(toNano('0.5')).storeUint(5000, 32).storeUint(100, 16).storeCoins(toNano('0.01'))
             .storeCoins(SETTLE_FEE).storeCoins(toNano('0.1')).storeUint(60, 32).storeUint(3600, 32).storeUint(60, 32).storeUint(600, 32)
             .storeUint(GRACE, 32).storeUint(DELAY, 32).storeRef(set)
-            .storeRef(beginCell().storeAddress(gov.address).storeAddress(null).endCell()).endCell();
+            .storeRef(beginCell().storeAddress(gov.address).storeBit(0).endCell()).endCell();   // HubAddrs: treasury, no USDT
         const codes = beginCell().storeRef(loadCode('job_escrow')).storeRef(stakeCode).storeRef(code).endCell();
         const hubData = beginCell().storeAddress(gov.address).storeUint(0, 1).storeRef(mkParams(set1)).storeBit(0).storeRef(codes).endCell();
         const hubAddr = contractAddress(0, { code: hubReal, data: hubData });

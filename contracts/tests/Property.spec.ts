@@ -7,7 +7,11 @@
 // reachable (overpaying a provider, paying twice, paying an old epoch, an account
 // below its reserve, a job settled twice). Contracts: compute_account,
 // provider_stake and job_escrow (real code); the hub is a stand-in that serves
-// relayer sets.
+// relayer sets. USDT: a real TEP-74 jetton (reference minter/wallet) and a
+// look-alike (same code, another master); USDT escrows are created, funded
+// (exact, wrong amount, look-alike), completed and expired at random; after every
+// step the jettons are conserved (every genuine jetton minted is in a wallet of a
+// known owner, every USDT escrow holds exactly what its model says).
 //
 //   PROPERTY_SEED=123 PROPERTY_STEPS=5000 npx jest tests/Property.spec.ts
 import fs from 'fs';
@@ -19,7 +23,10 @@ import {
     buildCaParams, buildCaps, buildRelayerSet, buildVoucher, CaError, CA_GAS, ComputeAccount, parseCaStorage, signKofN, stakeAddress,
 } from '../wrappers/ComputeAccount';
 import { exitCode, loadCode, mockHubCode } from './ComputeAccountMocks';
-import { completeBody, completePayload, escrowAddress, escrowCfg, escrowCreateBody, expireBody, signKofN as signJob } from '../wrappers/Spindle';
+import {
+    completeBody, completePayload, escrowAddress, escrowCfg, escrowCreateBody, escrowCreateUsdtBody, expireBody, signKofN as signJob,
+} from '../wrappers/Spindle';
+import { escrowJettonCfg, minterCode, minterData, mintBody, transferBody, walletAddress } from '../wrappers/Jetton';
 import '@ton/test-utils';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -156,6 +163,27 @@ describe('property: random operations conserve money and never reach a forbidden
             const d = st.state.data!.beginParse();
             return d.remainingRefs === 0 ? -1 : d.loadUint(2);
         };
+        // USDT: the genuine jetton (minted to the clients) and a look-alike minted by the stranger
+        const USDT = 1_000_000n;
+        const MINTED = 2n * 10_000n * USDT;
+        const master = contractAddress(0, { code: minterCode, data: minterData(gov.address) });
+        const fakeMaster = contractAddress(0, { code: minterCode, data: minterData(stranger.address) });
+        collect(await gov.send({ to: master, value: toNano('0.1'), init: { code: minterCode, data: minterData(gov.address) } }));
+        collect(await stranger.send({ to: fakeMaster, value: toNano('0.1'), init: { code: minterCode, data: minterData(stranger.address) } }));
+        for (const c of clients) collect(await gov.send({ to: master, value: toNano('0.2'), body: mintBody(c.address, MINTED / 2n, toNano('0.1')) }));
+        collect(await stranger.send({ to: fakeMaster, value: toNano('0.2'), body: mintBody(stranger.address, MINTED, toNano('0.1')) }));
+        const T = toNano('0.05');
+        const jbal = async (o: Address, m: Address = master) => {
+            const w = await bc.getContract(walletAddress(m, o));
+            if (w.accountState?.type !== 'active') return 0n;
+            return (await bc.runGetMethod(w.address, 'get_wallet_data')).stackReader.readBigNumber();
+        };
+        type UJob = { addr: Address; nonce: bigint; client: SandboxContract<TreasuryContract>; amount: bigint; deadline: number; state: number; held: bigint };
+        const ujobs: UJob[] = [];
+        // every owner a genuine jetton can reach (the escrows are added as they are created)
+        const jettonOwners = new Map<string, Address>();
+        for (const t of [...clients, ...posters, ...owners, stranger, gov]) jettonOwners.set(t.address.toRawString(), t.address);
+        for (const o of owners) jettonOwners.set(stakeOf(o.address).toRawString(), stakeOf(o.address));
         const initial = (await totalHeld()) + fees;
 
         const accTx = (r: SendMessageResult, a: Address) =>
@@ -166,7 +194,79 @@ describe('property: random operations conserve money and never reach a forbidden
         const tally: Record<string, number> = {};
         const note = (k: string) => { tally[k] = (tally[k] ?? 0) + 1; };
 
+        // USDT job_escrow: create, fund (genuine exact / wrong amount / look-alike), complete, expire
+        let jettonsMoved = true;   // only USDT steps move jettons: check 7 runs after those
+        const usdtStep = async (step: number) => {
+            jettonsMoved = true;
+            const ur = rnd();
+            const fees = async (j: UJob) => (await bc.runGetMethod(j.addr, 'get_jetton_fees')).stackReader;
+            if (ur < 0.25 || ujobs.length === 0) {
+                const client = pick(clients);
+                const nonce = jobNonce++;
+                const amount = BigInt(1 + Math.floor(rnd() * 100)) * USDT;
+                const deadline = bc.now! + 60 + Math.floor(rnd() * 2400);
+                const addr = escrowAddress(escrowCode, hub, client.address, nonce);
+                track(addr);
+                jettonOwners.set(addr.toRawString(), addr);
+                const r = collect(await client.send({ to: addr, value: toNano('0.03'), init: { code: escrowCode, data: beginCell().storeAddress(hub).storeAddress(client.address).storeUint(nonce, 64).endCell() },
+                    body: escrowCreateUsdtBody(amount, deadline, 0xabcn, jobCfg, escrowJettonCfg(master, T, toNano('0.5'))) }));
+                expect({ step, exit: exitOf(accTx(r, addr)) }).toEqual({ step, exit: 0 });
+                const j: UJob = { addr, nonce, client, amount, deadline, state: 3, held: 0n };
+                ujobs.push(j);
+                log.push(`${step} usdt_create ${amount}`); note('usdt_create -> 0');
+                if (chance(0.6)) {
+                    // the usual client flow: pay right away through the genuine wallet
+                    const f = collect(await client.send({ to: walletAddress(master, client.address), value: toNano('0.12'), body: transferBody(amount, addr, client.address, toNano('0.06')) }));
+                    expect({ step, exit: exitOf(accTx(f, addr)) }).toEqual({ step, exit: 0 });
+                    j.state = 0; j.held = amount;
+                    note('usdt_fund at create -> open');
+                }
+            } else {
+                // mostly a job in the state the op is meant for, sometimes any (then refused)
+                const inState = (st: number) => ujobs.filter((x) => x.state === st);
+                const live = inState(0).filter((x) => bc.now! <= x.deadline + 60);
+                const j = (ur < 0.55 && inState(3).length && chance(0.7)) ? pick(inState(3))
+                    : (ur < 0.8 && live.length && chance(0.7)) ? pick(live) : pick(ujobs);
+                if (ur < 0.55) {
+                    const kind = pick(['exact', 'exact', 'wrong', 'fake']);
+                    const from = kind === 'fake' ? stranger : j.client;
+                    const m = kind === 'fake' ? fakeMaster : master;
+                    const amount = kind === 'wrong' ? j.amount - 1n : j.amount;
+                    collect(await from.send({ to: walletAddress(m, from.address), value: toNano('0.12'), body: transferBody(amount, j.addr, from.address, toNano('0.06')) }));
+                    const opens = kind === 'exact' && j.state === 3 && bc.now! < j.deadline;
+                    if (opens) { j.state = 0; j.held = j.amount; }
+                    log.push(`${step} usdt_fund ${kind} -> ${opens ? 'open' : 'returned'}`); note(`usdt_fund ${kind} -> ${opens ? 'open' : 'returned'}`);
+                } else if (ur < 0.8) {
+                    const provider = pick(owners).address;
+                    const pay = chance(0.85) ? (j.amount * BigInt(Math.floor(rnd() * 100))) / 100n : j.amount + 1n;
+                    const payload = completePayload(-239, j.addr, j.nonce, provider, pay, 0x77n);
+                    const { signers, sigs } = signJob(payload, relayers.map((k) => k.secretKey), [0, 2]);
+                    const value = (await fees(j)).readBigNumber();
+                    const r = collect(await pick(posters).send({ to: j.addr, value, body: completeBody(provider, pay, 0x77n, signers, sigs) }));
+                    const exit = exitOf(accTx(r, j.addr));
+                    const want = j.state !== 0 ? 130 : bc.now! > j.deadline + 60 ? 131 : pay > j.amount ? 133 : 0;
+                    expect({ step, exit }).toEqual({ step, exit: want });
+                    if (exit === 0) {
+                        j.state = 1; j.held = 0n;
+                        // no transaction of the chain failed (-1: no code ran, e.g. a stake address nobody deployed)
+                        for (const t of r.transactions) expect({ step, ok: [0, -1].includes(exitOf(t)) }).toEqual({ step, ok: true });
+                    }
+                    log.push(`${step} usdt_complete ${pay} -> ${exit}`); note(`usdt_complete -> ${exit}`);
+                } else {
+                    const f = await fees(j);
+                    f.readBigNumber();
+                    const r = collect(await pick([stranger, ...posters]).send({ to: j.addr, value: f.readBigNumber(), body: expireBody() }));
+                    const exit = exitOf(accTx(r, j.addr));
+                    const want = bc.now! <= j.deadline + 60 ? 132 : j.state === 1 || j.state === 2 ? 130 : 0;
+                    expect({ step, exit }).toEqual({ step, exit: want });
+                    if (exit === 0) { j.state = 2; j.held = 0n; }
+                    log.push(`${step} usdt_expire -> ${exit}`); note(`usdt_expire -> ${exit}`);
+                }
+            }
+        };
+
         const stepOnce = async (step: number) => {
+            if (rnd() < 0.1) return usdtStep(step);
             const a = pick(accounts);
             const roll = rnd();
             if (roll < 0.15) {
@@ -408,6 +508,19 @@ describe('property: random operations conserve money and never reach a forbidden
                 // 6. each escrow is in the state the model says (open / completed / expired), settled once
                 expect({ step, job: j.nonce, state: await jobState(j) }).toEqual({ step, job: j.nonce, state: j.state });
             }
+            // 7. jettons: every genuine jetton minted is in a wallet of a known owner (none created or
+            // lost), each USDT escrow holds exactly its model's amount and is in its model's state,
+            // and no look-alike jetton stays in an escrow
+            if (jettonsMoved) {
+                jettonsMoved = false;
+                let jsum = 0n;
+                for (const o of jettonOwners.values()) jsum += await jbal(o);
+                expect({ step, jettons: jsum }).toEqual({ step, jettons: MINTED });
+                for (const j of ujobs) {
+                    expect({ step, job: j.nonce, state: await jobState(j as any), held: await jbal(j.addr), fake: await jbal(j.addr, fakeMaster) })
+                        .toEqual({ step, job: j.nonce, state: j.state, held: j.held, fake: 0n });
+                }
+            }
             for (const o of owners.slice(0, 2)) {
                 // 5. each provider_stake holds exactly the modelled stake and earnings
                 expect({ step, stake: await readStake(o.address) }).toEqual({ step, stake: stakeModel.get(o.address.toString()) });
@@ -428,6 +541,9 @@ describe('property: random operations conserve money and never reach a forbidden
         console.log(`property seed ${SEED}, ${STEPS} steps:`, JSON.stringify(tally));
         expect(tally['settle none -> 0'] ?? 0).toBeGreaterThan(STEPS / 50);
         expect(tally['withdraw -> 0'] ?? 0).toBeGreaterThan(0);
+        // USDT jobs were funded and settled (completed in USDT, or refunded in USDT after expiry)
+        expect(tally['usdt_fund at create -> open'] ?? 0).toBeGreaterThan(0);
+        expect((tally['usdt_complete -> 0'] ?? 0) + (tally['usdt_expire -> 0'] ?? 0)).toBeGreaterThan(0);
         // money reached the providers: the stakes were paid (their earnings are checked exactly after every step)
         expect([...stakeReceived.values()].reduce((x, y) => x + y, 0n)).toBeGreaterThan(0n);
     });

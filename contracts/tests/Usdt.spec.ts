@@ -5,19 +5,22 @@
 // jetton payouts; gas of every new op into gas-snapshot.json, checked against
 // gas-budgets.json.
 import { Blockchain, SandboxContract, TreasuryContract, SendMessageResult } from '@ton/sandbox';
-import { Address, beginCell, Cell, toNano, Transaction } from '@ton/core';
+import { Address, beginCell, Cell, contractAddress, Dictionary, toNano, Transaction } from '@ton/core';
 import { keyPairFromSeed, KeyPair, sign } from '@ton/crypto';
 import '@ton/test-utils';
 import fs from 'fs';
 import path from 'path';
 import {
-    acceptPayload, childData, completeBody, completePayload, Err, escrowAddress, escrowCfg, escrowCreateUsdtBody, expireBody, loadArtifact, Op,
-    opBody, relayerSet, signKofN, stakeAddress, stakeCfg, stakeData, stakeInitBody,
+    acceptPayload, childData, completeBody, completePayload, Err, escrowAddress, escrowCfg, escrowCreateUsdtBody, expireBody, hubCreateAccountUsdtBody,
+    hubCreateJobUsdtBody, hubData, hubParams, HubParams, hubSetPausedBody, loadArtifact, Op, opBody, relayerSet, signKofN, stakeAddress, stakeCfg, stakeData,
+    stakeInitBody,
 } from '../wrappers/Spindle';
 import { buildCaParams, buildVoucher, CaError, ComputeAccount, signKofN as caSign } from '../wrappers/ComputeAccount';
 import {
-    accountJettonCfg, escrowJettonCfg, JettonOp, minterAddress, minterCode, minterData, mintBody, notificationBody, transferBody, walletAddress,
+    accountJettonCfg, escrowJettonCfg, governedMintBody, governedMinterData, governedSetStatusBody, governedWalletAddress, JettonOp, libraryCell,
+    minterAddress, minterCode, minterData, mintBody, notificationBody, transferBody, walletAddress, WalletLayout, WalletSpec,
 } from '../wrappers/Jetton';
+import { compileFunc } from '@ton-community/func-js';
 
 const NOW = 1_800_000_000;
 const GLOBAL_ID = -239;
@@ -53,6 +56,15 @@ function record(name: string, tx: Transaction, fees: bigint) {
     if (gas > b.gas) throw new Error(`${name}: ${gas} gas exceeds its budget ${b.gas} (gas-budgets.json)`);
 }
 
+// written once, after both describe blocks (top level)
+afterAll(() => {
+    const file = path.join(__dirname, '..', 'gas-snapshot.json');
+    let snap: Record<string, unknown> = {};
+    try { snap = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { snap = {}; }
+    Object.assign(snap, snapshot);
+    fs.writeFileSync(file, JSON.stringify(Object.fromEntries(Object.entries(snap).sort(([a], [b]) => a.localeCompare(b))), null, 2) + '\n');
+});
+
 describe('USDT (jetton) paths with a real TEP-74 jetton', () => {
     const escrowCode = loadArtifact('job_escrow');
     const stakeCode = loadArtifact('provider_stake');
@@ -65,14 +77,6 @@ describe('USDT (jetton) paths with a real TEP-74 jetton', () => {
     let set1: Cell;
     let master: Address;
     let nonce = 0n;
-
-    afterAll(() => {
-        const file = path.join(__dirname, '..', 'gas-snapshot.json');
-        let snap: Record<string, unknown> = {};
-        try { snap = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { snap = {}; }
-        Object.assign(snap, snapshot);
-        fs.writeFileSync(file, JSON.stringify(Object.fromEntries(Object.entries(snap).sort(([a], [b]) => a.localeCompare(b))), null, 2) + '\n');
-    });
 
     beforeAll(async () => {
         relayers = await Promise.all([1, 2, 3].map((i) => keyPairFromSeed(Buffer.alloc(32, i))));
@@ -412,5 +416,228 @@ describe('USDT (jetton) paths with a real TEP-74 jetton', () => {
         expect(await acc.getPaid(owner.address)).toBe(5n * USDT);
         expect(await jbal(acc.address)).toBe(20n * USDT);
         expect(await jbal(owner.address)).toBe(0n);
+    });
+});
+
+
+/** Compiles a test fixture (tests/fixtures/NAME.fc; `stdlib.fc` is func/stdlib.fc). */
+async function compileFixture(name: string): Promise<Cell> {
+    const r = await compileFunc({
+        targets: [name + '.fc'],
+        sources: (p) => fs.readFileSync(p === 'stdlib.fc' ? path.join(__dirname, '..', 'func', p) : path.join(__dirname, 'fixtures', p), 'utf8'),
+    });
+    if (r.status === 'error') throw new Error(`${name}: ${r.message}`);
+    return Cell.fromBase64(r.codeBoc);
+}
+
+// The mainnet USDT is the governed stablecoin jetton (ton-blockchain/stablecoin-contract):
+// its wallet's data is status:uint4 balance owner master (no code ref) and its code is a
+// library cell. The fixtures (tests/fixtures/governed_*.fc, written for these tests) have
+// that layout; the wallet code is published as a masterchain library, and every wallet's
+// StateInit holds the library cell, as on mainnet. A child given wallet_layout = 1 computes
+// that wallet's address; a look-alike (same code and layout, another master) is refused.
+describe('USDT with the governed stablecoin wallet layout (library-cell code)', () => {
+    const escrowCode = loadArtifact('job_escrow');
+    const stakeCode = loadArtifact('provider_stake');
+    const accountCode = loadArtifact('compute_account');
+    let walletCode: Cell, gMinterCode: Cell, walletLib: Cell, governed: WalletSpec;
+    let bc: Blockchain;
+    let admin: SandboxContract<TreasuryContract>, hub: SandboxContract<TreasuryContract>, client: SandboxContract<TreasuryContract>;
+    let poster: SandboxContract<TreasuryContract>, treasury: SandboxContract<TreasuryContract>, owner: SandboxContract<TreasuryContract>;
+    let forger: SandboxContract<TreasuryContract>;
+    let relayers: KeyPair[];
+    let set1: Cell;
+    let master: Address, fakeMaster: Address;
+    let nonce = 0n;
+
+    beforeAll(async () => {
+        walletCode = await compileFixture('governed_wallet');
+        gMinterCode = await compileFixture('governed_minter');
+        walletLib = libraryCell(walletCode);
+        governed = { layout: WalletLayout.governed, codeHash: walletLib.hash(), codeDepth: walletLib.depth() };
+        relayers = await Promise.all([1, 2, 3].map((i) => keyPairFromSeed(Buffer.alloc(32, i))));
+        set1 = relayerSet(1, 2, relayers.map((k) => k.publicKey));
+    });
+
+    async function deployMinter(a: SandboxContract<TreasuryContract>, to: Address, amount: bigint): Promise<Address> {
+        const init = { code: gMinterCode, data: governedMinterData(a.address, walletLib) };
+        const m = contractAddress(0, init);
+        await a.send({ to: m, value: toNano('0.1'), init });
+        const r = await a.send({ to: m, value: toNano('0.2'), body: governedMintBody(to, amount, toNano('0.1')) });
+        expect(r.transactions).toHaveTransaction({ to: governedWalletAddress(m, to, walletLib), deploy: true, success: true });
+        return m;
+    }
+
+    beforeEach(async () => {
+        bc = await Blockchain.create();
+        bc.now = NOW;
+        const libs = Dictionary.empty(Dictionary.Keys.Buffer(32), Dictionary.Values.Cell());
+        libs.set(walletCode.hash(), walletCode);
+        bc.libs = beginCell().storeDictDirect(libs).endCell();
+        admin = await bc.treasury('admin');
+        hub = await bc.treasury('hub');
+        client = await bc.treasury('client');
+        poster = await bc.treasury('poster');
+        treasury = await bc.treasury('treasury');
+        owner = await bc.treasury('owner');
+        forger = await bc.treasury('forger');
+        master = await deployMinter(admin, client.address, 1000n * USDT);
+        // the look-alike: the same wallet code and layout under another master, "USDT" minted at will
+        fakeMaster = await deployMinter(forger, forger.address, 1000n * USDT);
+        expect(await jbal(client.address)).toBe(1000n * USDT);
+        // the wallets really run from the library: their StateInit code is the 264-bit library cell
+        const w = await bc.getContract(governedWalletAddress(master, client.address, walletLib));
+        expect(w.accountState?.type === 'active' && w.accountState.state.code?.isExotic).toBe(true);
+    });
+
+    async function jbal(o: Address, m: Address = master): Promise<bigint> {
+        const w = await bc.getContract(governedWalletAddress(m, o, walletLib));
+        if (w.accountState?.type !== 'active') return 0n;
+        return (await bc.runGetMethod(w.address, 'get_wallet_data')).stackReader.readBigNumber();
+    }
+    function pay(to: Address, amount: bigint, from = client, m: Address = master) {
+        return from.send({ to: governedWalletAddress(m, from.address, walletLib), value: toNano('0.12'), body: transferBody(amount, to, from.address, toNano('0.06')) });
+    }
+    async function jobState(a: Address) {
+        const s = (await bc.runGetMethod(a, 'get_job')).stackReader;
+        return s.readNumber();
+    }
+    async function createUsdtJob(amount: bigint, wallet: WalletSpec = governed) {
+        nonce += 1n;
+        const addr = escrowAddress(escrowCode, hub.address, client.address, nonce);
+        const cfg = escrowCfg({ settleFee: SETTLE_FEE, feeBps: FEE_BPS, grace: GRACE, window: WINDOW, stakeCode, treasury: treasury.address, relayers: set1 });
+        const r = await client.send({
+            to: addr, value: toNano('0.03'), init: { code: escrowCode, data: childData(hub.address, client.address, nonce) },
+            body: escrowCreateUsdtBody(amount, NOW + 3600, 0xabcn, cfg, escrowJettonCfg(master, T, toNano('1'), wallet)),
+        });
+        return { addr, nonce, r };
+    }
+
+    it('escrow: computes the governed wallet; genuine USDT opens the job, a look-alike is refused, complete pays in USDT', async () => {
+        const job = await createUsdtJob(100n * USDT);
+        expect(job.r.transactions).toHaveTransaction({ to: job.addr, deploy: true, success: true });
+        record('job_escrow.create_usdt_governed', txTo(job.r, job.addr), feesOf(job.r));
+        const wallet = (await bc.runGetMethod(job.addr, 'get_jetton')).stackReader.readAddress();
+        expect(wallet.equals(governedWalletAddress(master, job.addr, walletLib))).toBe(true);
+        // the look-alike: exactly the amount, through a real wallet of the same code, for this escrow
+        let r = await pay(job.addr, 100n * USDT, forger, fakeMaster);
+        const fake = governedWalletAddress(fakeMaster, job.addr, walletLib);
+        expect(r.transactions).toHaveTransaction({ from: fake, to: job.addr, op: JettonOp.notification, success: true });
+        expect(r.transactions).toHaveTransaction({ from: job.addr, to: fake, op: JettonOp.transfer });
+        expect(await jobState(job.addr)).toBe(3); // still FUNDING
+        expect(await jbal(forger.address, fakeMaster)).toBe(1000n * USDT); // sent back
+        expect(await jbal(job.addr, fakeMaster)).toBe(0n);
+        // the genuine wallet
+        r = await pay(job.addr, 100n * USDT);
+        expect(exitOf(txTo(r, job.addr))).toBe(0);
+        expect(await jobState(job.addr)).toBe(0); // OPEN
+        expect(await jbal(job.addr)).toBe(100n * USDT);
+        // complete: provider (through its stake), treasury and client paid in the governed USDT
+        const stake = stakeAddress(stakeCode, hub.address, owner.address);
+        await owner.send({
+            to: stake, value: toNano('10'), init: { code: stakeCode, data: stakeData(hub.address, owner.address) },
+            body: stakeInitBody(Buffer.alloc(32, 9), stakeCfg({ escrowCode, treasury: treasury.address, slashMultPct: 150, finderFee: toNano('0.01'), unbondPeriod: 90000, minStake: toNano('5') })),
+        });
+        const payAmt = 60n * USDT;
+        const fee = (payAmt * BigInt(FEE_BPS)) / 10000n;
+        const p = completePayload(GLOBAL_ID, job.addr, job.nonce, owner.address, payAmt, 0x1234n);
+        const { signers, sigs } = signKofN(p, relayers.map((k) => k.secretKey), [0, 2]);
+        const fees = (await bc.runGetMethod(job.addr, 'get_jetton_fees')).stackReader.readBigNumber();
+        r = await poster.send({ to: job.addr, value: fees, body: completeBody(owner.address, payAmt, 0x1234n, signers, sigs) });
+        for (const t of r.transactions) expect(exitOf(t) ?? 0).toBe(0);
+        expect(await jbal(owner.address)).toBe(payAmt - fee);
+        expect(await jbal(stake)).toBe(0n);
+        expect(await jbal(treasury.address)).toBe(fee);
+        expect(await jbal(client.address)).toBe(940n * USDT);
+        expect(await jbal(job.addr)).toBe(0n);
+        expect(await jobState(job.addr)).toBe(1);
+    });
+
+    it('escrow: the layout decides the wallet: a reference-layout escrow refuses the governed USDT; an unknown layout is refused at create', async () => {
+        const job = await createUsdtJob(100n * USDT, { ...governed, layout: WalletLayout.reference });
+        const wallet = (await bc.runGetMethod(job.addr, 'get_jetton')).stackReader.readAddress();
+        expect(wallet.equals(governedWalletAddress(master, job.addr, walletLib))).toBe(false);
+        await pay(job.addr, 100n * USDT);
+        expect(await jobState(job.addr)).toBe(3);
+        expect(await jbal(client.address)).toBe(1000n * USDT);
+        const bad = await createUsdtJob(100n * USDT, { ...governed, layout: 2 });
+        expect(bad.r.transactions).toHaveTransaction({ to: bad.addr, success: false, exitCode: Err.badParams });
+    });
+
+    it('account: a governed-layout USDT account credits genuine deposits only; a frozen sender wallet cannot pay', async () => {
+        nonce += 1n;
+        const init = { code: accountCode, data: beginCell().storeAddress(hub.address).storeAddress(client.address).storeUint(nonce, 64).endCell() };
+        const acc = bc.openContract(new ComputeAccount(contractAddress(0, init), init));
+        const r = await acc.sendInit(client.getSender(), toNano('0.05'), buildCaParams({ relayerSet: set1, settleFee: USDT / 10n, grace: 3600, stakeCode, jetton: accountJettonCfg(master, T, governed) }));
+        expect(r.transactions).toHaveTransaction({ to: acc.address, deploy: true, success: true });
+        record('compute_account.init_usdt_governed', txTo(r, acc.address), feesOf(r));
+        const j = (await bc.runGetMethod(acc.address, 'get_jetton')).stackReader;
+        expect(j.readNumber()).toBe(-1);
+        expect(j.readAddress().equals(governedWalletAddress(master, acc.address, walletLib))).toBe(true);
+        await pay(acc.address, 50n * USDT);
+        expect((await acc.getAccountData()).balance).toBe(50n * USDT);
+        await pay(acc.address, 500n * USDT, forger, fakeMaster);
+        expect((await acc.getAccountData()).balance).toBe(50n * USDT);
+        expect(await jbal(forger.address, fakeMaster)).toBe(1000n * USDT);
+        // the issuer locks the client's wallet (status bit 0): no transfer, nothing credited
+        await admin.send({ to: master, value: toNano('0.1'), body: governedSetStatusBody(client.address, 1) });
+        const x = await pay(acc.address, 5n * USDT);
+        expect(x.transactions).toHaveTransaction({ to: governedWalletAddress(master, client.address, walletLib), success: false });
+        expect((await acc.getAccountData()).balance).toBe(50n * USDT);
+        expect(await jbal(client.address)).toBe(950n * USDT);
+    });
+
+    it('hub: create_job_usdt / create_account_usdt deploy USDT children that snapshot the hub\'s JettonCfg (governed layout)', async () => {
+        const hubCode = loadArtifact('hub');
+        const gov = await bc.treasury('gov');
+        const base: HubParams = {
+            feeBps: FEE_BPS, minStake: toNano('5'), unbondPeriod: 86400 + GRACE + WINDOW, slashMultPct: 150, finderFee: toNano('0.01'),
+            settleFee: SETTLE_FEE, minJob: toNano('0.1'), minDeadline: 60, maxDeadline: 86400, grace: GRACE, window: WINDOW,
+            accountGrace: 3600, delay: 86400 + 3600, relayers: set1, treasury: treasury.address,
+        };
+        const deployHub = async (p: HubParams) => {
+            const data = hubData(gov.address, hubParams(p), { escrow: escrowCode, stake: stakeCode, account: accountCode });
+            const addr = contractAddress(0, { code: hubCode, data });
+            await gov.send({ to: addr, value: toNano('1'), init: { code: hubCode, data } });
+            return addr;
+        };
+        const h = await deployHub({ ...base, jetton: accountJettonCfg(master, T, governed) });
+        // a USDT job through the hub: TON for settle fee + reserve + gas only
+        let r = await client.send({ to: h, value: toNano('0.05'), body: hubCreateJobUsdtBody(1n, 100n * USDT, NOW + 3600, 0xabcn, toNano('1')) });
+        const job = escrowAddress(escrowCode, h, client.address, 1n);
+        expect(r.transactions).toHaveTransaction({ from: h, to: job, deploy: true, success: true });
+        record('hub.create_job_usdt', txTo(r, h), feesOf(r));
+        expect(await jobState(job)).toBe(3);
+        const js = (await bc.runGetMethod(job, 'get_jetton')).stackReader;
+        expect(js.readAddress().equals(governedWalletAddress(master, job, walletLib))).toBe(true);
+        expect([js.readBigNumber(), js.readBigNumber()]).toEqual([T, toNano('1')]);
+        await pay(job, 50n * USDT, forger, fakeMaster);   // look-alike: refused
+        expect(await jobState(job)).toBe(3);
+        await pay(job, 100n * USDT);
+        expect(await jobState(job)).toBe(0);
+        expect(await jbal(job)).toBe(100n * USDT);
+        // a USDT account through the hub
+        r = await client.send({ to: h, value: toNano('0.1'), body: hubCreateAccountUsdtBody(2n) });
+        const acc = ComputeAccount.createFromConfig({ hub: h, client: client.address, nonce: 2n }, accountCode);
+        expect(r.transactions).toHaveTransaction({ from: h, to: acc.address, deploy: true, success: true });
+        record('hub.create_account_usdt', txTo(r, h), feesOf(r));
+        const aj = (await bc.runGetMethod(acc.address, 'get_jetton')).stackReader;
+        expect(aj.readNumber()).toBe(-1);
+        expect(aj.readAddress().equals(governedWalletAddress(master, acc.address, walletLib))).toBe(true);
+        await pay(acc.address, 30n * USDT);
+        expect((await bc.openContract(acc).getAccountData()).balance).toBe(30n * USDT);
+        // refusals: slash_amount below min_job, too little TON, paused, a hub with no USDT
+        r = await client.send({ to: h, value: toNano('0.05'), body: hubCreateJobUsdtBody(3n, 100n * USDT, NOW + 3600, 0xabcn, toNano('0.05')) });
+        expect(r.transactions).toHaveTransaction({ to: h, success: false, exitCode: Err.amountTooLow });
+        r = await client.send({ to: h, value: toNano('0.01'), body: hubCreateJobUsdtBody(3n, 100n * USDT, NOW + 3600, 0xabcn, toNano('1')) });
+        expect(r.transactions).toHaveTransaction({ to: h, success: false, exitCode: Err.valueTooLow });
+        await gov.send({ to: h, value: toNano('0.05'), body: hubSetPausedBody(true) });
+        r = await client.send({ to: h, value: toNano('0.1'), body: hubCreateAccountUsdtBody(4n) });
+        expect(r.transactions).toHaveTransaction({ to: h, success: false, exitCode: Err.paused });
+        const none = await deployHub(base);
+        r = await client.send({ to: none, value: toNano('0.05'), body: hubCreateJobUsdtBody(5n, 100n * USDT, NOW + 3600, 0xabcn, toNano('1')) });
+        expect(r.transactions).toHaveTransaction({ to: none, success: false, exitCode: Err.noUsdt });
+        r = await client.send({ to: none, value: toNano('0.1'), body: hubCreateAccountUsdtBody(6n) });
+        expect(r.transactions).toHaveTransaction({ to: none, success: false, exitCode: Err.noUsdt });
     });
 });

@@ -45,12 +45,42 @@ export function notificationBody(amount: bigint, from: Address, queryId = 0n): C
     return beginCell().storeUint(JettonOp.notification, 32).storeUint(queryId, 64).storeCoins(amount).storeAddress(from).storeBit(0).endCell();
 }
 
-/** Spindle's jetton config (EscrowJettonCfg without slash_amount / the account's JettonCfg). */
-export function escrowJettonCfg(master: Address, transferTon: bigint, slashAmount: bigint): Cell {
-    return beginCell().storeAddress(master).storeBuffer(walletCode.hash(), 32).storeUint(walletCode.depth(), 16)
-        .storeCoins(transferTon).storeCoins(slashAmount).endCell();
+/** Jetton wallet data layouts Spindle's children can compute addresses for (JettonCfg.wallet_layout). */
+export const WalletLayout = { reference: 0, governed: 1 } as const;
+/** Which wallet a USDT child expects: layout + the StateInit code cell's (hash, depth) (for a library cell: its own). */
+export type WalletSpec = { layout: number; codeHash: Buffer; codeDepth: number };
+export const referenceWallet: WalletSpec = { layout: WalletLayout.reference, codeHash: walletCode.hash(), codeDepth: walletCode.depth() };
+
+/** Spindle's JettonCfg: master wallet_layout:uint4 wallet_code_hash wallet_code_depth transfer_ton (+ slash_amount for an escrow). */
+export function jettonCfgBuilder(master: Address, transferTon: bigint, wallet: WalletSpec = referenceWallet) {
+    return beginCell().storeAddress(master).storeUint(wallet.layout, 4).storeBuffer(wallet.codeHash, 32).storeUint(wallet.codeDepth, 16)
+        .storeCoins(transferTon);
 }
-export function accountJettonCfg(master: Address, transferTon: bigint): Cell {
-    return beginCell().storeAddress(master).storeBuffer(walletCode.hash(), 32).storeUint(walletCode.depth(), 16)
-        .storeCoins(transferTon).endCell();
+export function escrowJettonCfg(master: Address, transferTon: bigint, slashAmount: bigint, wallet: WalletSpec = referenceWallet): Cell {
+    return jettonCfgBuilder(master, transferTon, wallet).storeCoins(slashAmount).endCell();
+}
+export function accountJettonCfg(master: Address, transferTon: bigint, wallet: WalletSpec = referenceWallet): Cell {
+    return jettonCfgBuilder(master, transferTon, wallet).endCell();
+}
+
+// ---- governed stablecoin layout (tests/fixtures/governed_*.fc, written for the tests)
+/** Library cell standing for `code` (a StateInit holding it runs `code` once the library is published). */
+export function libraryCell(code: Cell): Cell {
+    return beginCell().storeUint(2, 8).storeBuffer(code.hash(), 32).endCell({ exotic: true });
+}
+export const GovernedOp = { mint: 0x642b7d07, setStatus: 0xeed236d3 } as const;
+/** Governed minter data: total_supply:Coins admin:MsgAddressInt wallet_code:^Cell (the library cell). */
+export function governedMinterData(admin: Address, walletLib: Cell): Cell {
+    return beginCell().storeCoins(0).storeAddress(admin).storeRef(walletLib).endCell();
+}
+/** Governed wallet address (data: status:uint4 balance:Coins owner master, code = the library cell). */
+export function governedWalletAddress(master: Address, owner: Address, walletLib: Cell): Address {
+    const data = beginCell().storeUint(0, 4).storeCoins(0).storeAddress(owner).storeAddress(master).endCell();
+    return contractAddress(0, { code: walletLib, data });
+}
+export function governedMintBody(to: Address, amount: bigint, ton: bigint, queryId = 0n): Cell {
+    return beginCell().storeUint(GovernedOp.mint, 32).storeUint(queryId, 64).storeAddress(to).storeCoins(ton).storeCoins(amount).endCell();
+}
+export function governedSetStatusBody(owner: Address, status: number, queryId = 0n): Cell {
+    return beginCell().storeUint(GovernedOp.setStatus, 32).storeUint(queryId, 64).storeAddress(owner).storeUint(status, 4).endCell();
 }

@@ -35,7 +35,7 @@ export const Err = {
     paused: 120, jobNotOpen: 130, tooLate: 131, tooEarly: 132, payExceedsAmount: 133, alreadySlashed: 134,
     delivered: 135, windowClosed: 136, noEvidence: 137, notEscrow: 140, unbonding: 141, notUnbonding: 142,
     unbondNotOver: 143, rotationTooSoon: 144, stakeTooLow: 145, badDeadline: 146, amountTooLow: 147,
-    notJettonJob: 148, nothingOwed: 149,
+    notJettonJob: 148, nothingOwed: 149, noUsdt: 150,
 } as const;
 
 export const Tag = { complete: 0x4a434d50, accept: 0x4a414343, deliver: 0x4a444c56 } as const; // JCMP JACC JDLV
@@ -155,18 +155,20 @@ export function setOperatorBody(key: Buffer, queryId = 0n): Cell {
 // ---------------------------------------------------------------- hub
 export const HubOp = {
     createJob: 0x48420001, deployStake: 0x48420002, createAccount: 0x48420003, proposeParams: 0x48420004, setPaused: 0x48420005,
-    getRelayerSet: 0x4341000b, relayerSet: 0x4341000c,
+    getRelayerSet: 0x4341000b, relayerSet: 0x4341000c, createJobUsdt: 0x48420007, createAccountUsdt: 0x48420008,
 } as const;
 export type HubParams = {
     feeBps: number; minStake: bigint; unbondPeriod: number; slashMultPct: number; finderFee: bigint; settleFee: bigint;
     minJob: bigint; minDeadline: number; maxDeadline: number; grace: number; window: number; accountGrace: number; delay: number;
-    relayers: Cell; treasury: Address; jettonWallet?: Address | null;
+    relayers: Cell; treasury: Address;
+    /** the accepted USDT: JettonCfg (wrappers/Jetton.ts accountJettonCfg), snapshotted by USDT children */
+    jetton?: Cell | null;
 };
 export function hubParams(p: HubParams): Cell {
     return beginCell().storeUint(p.feeBps, 16).storeCoins(p.minStake).storeUint(p.unbondPeriod, 32).storeUint(p.slashMultPct, 16)
         .storeCoins(p.finderFee).storeCoins(p.settleFee).storeCoins(p.minJob).storeUint(p.minDeadline, 32).storeUint(p.maxDeadline, 32)
         .storeUint(p.grace, 32).storeUint(p.window, 32).storeUint(p.accountGrace, 32).storeUint(p.delay, 32)
-        .storeRef(p.relayers).storeRef(beginCell().storeAddress(p.treasury).storeAddress(p.jettonWallet ?? null).endCell()).endCell();
+        .storeRef(p.relayers).storeRef(beginCell().storeAddress(p.treasury).storeMaybeRef(p.jetton ?? null).endCell()).endCell();
 }
 /** Hub initial data: governance paused:uint1 params:^Params pending:(Maybe ^Pending) codes:^(escrow stake account). */
 export function hubData(governance: Address, params: Cell, codes: { escrow: Cell; stake: Cell; account: Cell }): Cell {
@@ -176,6 +178,15 @@ export function hubData(governance: Address, params: Cell, codes: { escrow: Cell
 export function hubCreateJobBody(nonce: bigint, amount: bigint, deadline: number, specHash: bigint, queryId = 0n): Cell {
     return beginCell().storeUint(HubOp.createJob, 32).storeUint(queryId, 64).storeUint(nonce, 64).storeCoins(amount)
         .storeUint(deadline, 32).storeUint(specHash, 256).endCell();
+}
+/** create_job_usdt: a USDT escrow with the hub's JettonCfg; amount in jetton units, slash_amount in nanoTON (≥ min_job). */
+export function hubCreateJobUsdtBody(nonce: bigint, amount: bigint, deadline: number, specHash: bigint, slashAmount: bigint, queryId = 0n): Cell {
+    return beginCell().storeUint(HubOp.createJobUsdt, 32).storeUint(queryId, 64).storeUint(nonce, 64).storeCoins(amount)
+        .storeUint(deadline, 32).storeUint(specHash, 256).storeCoins(slashAmount).endCell();
+}
+/** create_account_usdt: a USDT compute account with the hub's JettonCfg. */
+export function hubCreateAccountUsdtBody(nonce: bigint, caps: Cell | null = null, queryId = 0n): Cell {
+    return beginCell().storeUint(HubOp.createAccountUsdt, 32).storeUint(queryId, 64).storeUint(nonce, 64).storeMaybeRef(caps).endCell();
 }
 export function hubDeployStakeBody(opKey: Buffer, queryId = 0n): Cell {
     return beginCell().storeUint(HubOp.deployStake, 32).storeUint(queryId, 64).storeBuffer(opKey, 32).endCell();

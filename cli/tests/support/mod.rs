@@ -99,7 +99,7 @@ impl Env {
             delay: 90_000,
             relayers: RelayerSet::new(1, 2, keys)?,
             treasury: self.devnet.wallets()[3].address.clone(),
-            jetton_wallet: None,
+            jetton: None,
         })
     }
 

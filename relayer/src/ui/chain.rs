@@ -155,7 +155,7 @@ impl ChainView {
                     "keys": p.relayers.keys.iter().map(|k| hex::encode(k.as_bytes())).collect::<Vec<_>>(),
                 },
                 "treasury": address::to_raw(&p.treasury),
-                "jetton_wallet": p.jetton_wallet.as_ref().map(address::to_raw),
+                "jetton_master": p.jetton.as_ref().map(|j| address::to_raw(&j.master)),
             }))
         })
         .await

@@ -61,7 +61,7 @@ async fn world_with_hub() -> World {
         delay: 2 * 86_400,
         relayers: set.clone(),
         treasury: treasury.clone(),
-        jetton_wallet: None,
+        jetton: None,
     };
     let codes = HubCodes {
         escrow: escrow_code.clone(),

@@ -3,6 +3,7 @@
 //! per provider and anyone may post the newest to pay the delta.
 //! See `contracts/Specification.md`, section compute_account.
 
+use super::jetton::JettonCfg;
 use super::relayer_set::{Proof, RelayerSet};
 use super::{arc, cell, coins, expect_op, load_coins_u128};
 use crate::message::StateInit;
@@ -61,6 +62,18 @@ pub struct Params {
 
 /// `init` body: sent with the state init by the hub or the client itself.
 pub fn init_body(params: &Params, query_id: u64) -> Result<Cell> {
+    init_body_with(params, None, query_id)
+}
+
+/// `init` body of a USDT account (protocol rule 7): `CaInitParams` with the
+/// `JettonCfg` as a second ref; the account computes its own jetton wallet
+/// from it and keeps every amount in jetton units. Deposits are then jetton
+/// transfers to the account ([`super::jetton::transfer_body`]).
+pub fn init_body_usdt(params: &Params, jetton: &JettonCfg, query_id: u64) -> Result<Cell> {
+    init_body_with(params, Some(jetton.to_cell()?), query_id)
+}
+
+fn init_body_with(params: &Params, jetton: Option<Cell>, query_id: u64) -> Result<Cell> {
     let p = cell(|b| {
         b.store_child(params.relayers.to_cell().map_err(to_cell_err)?)?;
         b.store_coins(&coins(params.settle_fee))?;
@@ -71,6 +84,9 @@ pub fn init_body(params: &Params, query_id: u64) -> Result<Cell> {
             Some(a) => b.store_address(a)?,
             None => b.store_u8(2, 0)?,
         };
+        if let Some(j) = jetton {
+            b.store_child(j)?;
+        }
         Ok(())
     })?;
     cell(|b| {

@@ -4,6 +4,7 @@
 //! against the hub's minimums before sending anything.
 //! See `contracts/Specification.md`, section hub.
 
+use super::jetton::JettonCfg;
 use super::job_escrow::Config as EscrowConfig;
 use super::provider_stake::StakeConfig;
 use super::relayer_set::RelayerSet;
@@ -18,6 +19,10 @@ pub mod op {
     pub const CREATE_ACCOUNT: u32 = 0x4842_0003;
     pub const PROPOSE_PARAMS: u32 = 0x4842_0004;
     pub const SET_PAUSED: u32 = 0x4842_0005;
+    /// A USDT escrow with the hub's `JettonCfg`.
+    pub const CREATE_JOB_USDT: u32 = 0x4842_0007;
+    /// A USDT compute account with the hub's `JettonCfg`.
+    pub const CREATE_ACCOUNT_USDT: u32 = 0x4842_0008;
 }
 
 /// The hub's current parameters (`get_params`).
@@ -42,17 +47,19 @@ pub struct HubParams {
     pub delay: u32,
     pub relayers: RelayerSet,
     pub treasury: TonAddress,
-    pub jetton_wallet: Option<TonAddress>,
+    /// The accepted USDT (`HubAddrs.jetton`): USDT children copy it.
+    pub jetton: Option<JettonCfg>,
 }
 
 impl HubParams {
     pub fn to_cell(&self) -> Result<Cell> {
         let relayers = self.relayers.to_cell()?;
+        let jetton = self.jetton.as_ref().map(JettonCfg::to_cell).transpose()?;
         let addrs = cell(|b| {
             b.store_address(&self.treasury)?;
-            match &self.jetton_wallet {
-                Some(a) => b.store_address(a)?,
-                None => b.store_u8(2, 0)?,
+            match jetton {
+                Some(j) => b.store_bit(true)?.store_child(j)?,
+                None => b.store_bit(false)?,
             };
             Ok(())
         })?;
@@ -99,11 +106,9 @@ impl HubParams {
         let addrs = p.next_reference()?;
         let mut a = addrs.parser();
         let treasury = a.load_address()?;
-        let jetton_wallet = if a.remaining_bits() >= 2 && a.load_u8(2)? == 2 {
-            a.seek(-2)?;
-            Some(a.load_address()?)
-        } else {
-            None
+        let jetton = match a.load_maybe_cell_ref()? {
+            Some(c) => Some(JettonCfg::from_cell(&c)?),
+            None => None,
         };
         Ok(Self {
             fee_bps,
@@ -121,7 +126,7 @@ impl HubParams {
             delay,
             relayers,
             treasury,
-            jetton_wallet,
+            jetton,
         })
     }
 
@@ -159,9 +164,41 @@ impl HubParams {
             settle_fee: self.settle_fee,
             grace: self.account_grace,
             stake_code,
-            jetton_wallet: self.jetton_wallet.clone(),
+            jetton_wallet: None, // the hub's CaInitParams: a TON account
         }
     }
+}
+
+/// `create_job_usdt` body (client → hub): the hub deploys escrow(hub, client,
+/// nonce) with `create_usdt` and its own [`JettonCfg`]; `amount` in jetton
+/// units, `slash_amount` in nanoTON (≥ `min_job`). Attach settle_fee + 0.002
+/// reserve + gas(16000 + 11000) + the deploy's forward fee; then fund the
+/// escrow with [`super::job_escrow::usdt_fund_body`].
+pub fn create_job_usdt_body(
+    nonce: u64,
+    job: &super::job_escrow::Job,
+    slash_amount: u128,
+    query_id: u64,
+) -> Result<Cell> {
+    cell(|b| {
+        b.store_u32(32, op::CREATE_JOB_USDT)?
+            .store_u64(64, query_id)?;
+        b.store_u64(64, nonce)?.store_coins(&coins(job.amount))?;
+        b.store_u32(32, job.deadline)?.store_slice(&job.spec_hash)?;
+        b.store_coins(&coins(slash_amount))?;
+        Ok(())
+    })
+}
+
+/// `create_account_usdt` body (client → hub), no caps: a USDT compute account
+/// with the hub's [`JettonCfg`]; deposits are jetton transfers to it.
+pub fn create_account_usdt_body(nonce: u64, query_id: u64) -> Result<Cell> {
+    cell(|b| {
+        b.store_u32(32, op::CREATE_ACCOUNT_USDT)?
+            .store_u64(64, query_id)?;
+        b.store_u64(64, nonce)?.store_bit(false)?;
+        Ok(())
+    })
 }
 
 /// The codes the hub deploys (`HubCodes`).
@@ -231,10 +268,37 @@ mod tests {
             delay: 200_000,
             relayers: RelayerSet::new(3, 3, keys).unwrap(),
             treasury: treasury.clone(),
-            jetton_wallet: None,
+            jetton: None,
         };
         assert_eq!(HubParams::from_cell(&p.to_cell().unwrap()).unwrap(), p);
-        p.jetton_wallet = Some(TonAddress::new(0, crate::TonHash::from([9u8; 32])));
+        p.jetton = Some(JettonCfg {
+            master: TonAddress::new(0, crate::TonHash::from([9u8; 32])),
+            layout: super::super::jetton::WalletLayout::Governed,
+            wallet_code_hash: crate::TonHash::from([8u8; 32]),
+            wallet_code_depth: 0,
+            transfer_ton: 50_000_000,
+        });
         assert_eq!(HubParams::from_cell(&p.to_cell().unwrap()).unwrap(), p);
+    }
+
+    /// Cell hashes of the same bodies built by `contracts/wrappers/Spindle.ts`
+    /// (hubCreateJobUsdtBody, hubCreateAccountUsdtBody), which the sandbox tests
+    /// send to the real hub.
+    #[test]
+    fn usdt_create_bodies_match_the_typescript_wrappers() {
+        let job = super::super::job_escrow::Job {
+            amount: 100_000_000,
+            deadline: 1_900_000_000,
+            spec_hash: [7; 32],
+        };
+        let hash_hex = |c: Cell| hex::encode(c.cell_hash().as_slice());
+        assert_eq!(
+            hash_hex(create_job_usdt_body(3, &job, 1_000_000_000, 4).unwrap()),
+            "fd733b2f1a14e4ae30dcd2cdcf45303ab4dbdfe6584ea7538d6bf3a07f00d4fd"
+        );
+        assert_eq!(
+            hash_hex(create_account_usdt_body(3, 4).unwrap()),
+            "c7d12da18fa01e9dd44e5024c39a867583716b17b9286731e8342c323670113f"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! signed an acceptance (JACC) and nothing was delivered.
 //! See `contracts/Specification.md`, section job_escrow.
 
+use super::jetton::JettonCfg;
 use super::relayer_set::{Proof, RelayerSet};
 use super::{arc, cell, coins, expect_op, load_coins_u128};
 use crate::message::StateInit;
@@ -24,6 +25,10 @@ pub mod op {
     pub const FEE: u32 = 0x4a42_0007;
     /// Provider stake → client / treasury / finder: slash proceeds.
     pub const STAKE_SLASHED: u32 = 0x5354_000a;
+    /// Client (or hub) → escrow: deploy a USDT job, opened by its jettons.
+    pub const CREATE_USDT: u32 = 0x4a42_0008;
+    /// Anyone → USDT escrow: send jettons owed after a refused transfer to the client.
+    pub const CLAIM: u32 = 0x4a42_0009;
 }
 
 /// The completion tag, "JCMP".
@@ -50,6 +55,15 @@ pub const GAS_STAKE_SLASH: u128 = 16_000;
 pub const OPEN: i8 = 0;
 pub const COMPLETED: i8 = 1;
 pub const EXPIRED: i8 = 2;
+/// A USDT job deployed, waiting for exactly its amount in jettons.
+pub const FUNDING: i8 = 3;
+
+/// USDT escrows' create budget (`je::gas_create_usdt`).
+pub const GAS_CREATE_USDT: u128 = 11_000;
+/// TON a payer should forward with the jettons that fund a USDT escrow: covers
+/// the notification handler (gas 9000) and, if the escrow refuses them, the
+/// transfer back (Specification.md "USDT (jettons)": ≥ 0.0036, 0.06 recommended).
+pub const USDT_FUND_FORWARD_TON: u128 = 60_000_000;
 
 /// The escrow's initial data, which fixes its address (protocol rule 6).
 pub fn init_data(hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<Cell> {
@@ -129,6 +143,79 @@ pub fn create_body(job: &Job, config: &Config, query_id: u64) -> Result<Cell> {
             .store_u32(32, job.deadline)?;
         b.store_slice(&job.spec_hash)?.store_child(cfg)?;
         Ok(())
+    })
+}
+
+/// `create_usdt` body (protocol rule 7): as [`create_body`] with the job amount
+/// in jetton units, plus `EscrowJettonCfg` (the hub's accepted [`JettonCfg`]
+/// and `slash_amount`, the nanoTON the provider's stake is slashed against).
+/// Sent with the state init and settle fee + [`RESERVE`] + gas(11000) in TON;
+/// the escrow waits in [`FUNDING`] until [`usdt_fund_body`]'s jettons arrive.
+pub fn create_usdt_body(
+    job: &Job,
+    config: &Config,
+    jetton: &JettonCfg,
+    slash_amount: u128,
+    query_id: u64,
+) -> Result<Cell> {
+    let cfg = config.to_cell()?;
+    let jc = jetton.escrow_cell(slash_amount)?;
+    cell(|b| {
+        b.store_u32(32, op::CREATE_USDT)?.store_u64(64, query_id)?;
+        b.store_coins(&coins(job.amount))?
+            .store_u32(32, job.deadline)?;
+        b.store_slice(&job.spec_hash)?.store_child(cfg)?;
+        b.store_child(jc)?;
+        Ok(())
+    })
+}
+
+/// The jetton `transfer` the payer sends to **its own** jetton wallet to fund
+/// a USDT escrow: exactly the job amount, excess TON back to the payer, and
+/// [`USDT_FUND_FORWARD_TON`] forwarded so the escrow is notified (attach that
+/// plus the wallet's fees, e.g. 0.06 TON more).
+pub fn usdt_fund_body(
+    escrow: &TonAddress,
+    amount: u128,
+    payer: &TonAddress,
+    query_id: u64,
+) -> Result<Cell> {
+    super::jetton::transfer_body(amount, escrow, payer, USDT_FUND_FORWARD_TON, None, query_id)
+}
+
+/// A parsed `create_usdt` body.
+#[derive(Debug, Clone)]
+pub struct CreateUsdt {
+    pub create: Create,
+    pub jetton: JettonCfg,
+    pub slash_amount: u128,
+}
+
+/// Reads a `create_usdt` body (a USDT escrow's first transaction).
+pub fn parse_create_usdt(body: &Cell) -> Result<CreateUsdt> {
+    let mut p = body.parser();
+    let query_id = expect_op(&mut p, op::CREATE_USDT)?;
+    let amount = load_coins_u128(&mut p, "create amount")?;
+    let deadline = p.load_u32(32)?;
+    let mut spec_hash = [0u8; 32];
+    spec_hash.copy_from_slice(&p.load_bytes(32)?);
+    let config = p.next_reference()?;
+    let jc = p.next_reference()?;
+    let mut j = jc.parser();
+    let jetton = JettonCfg::load(&mut j)?;
+    let slash_amount = load_coins_u128(&mut j, "slash amount")?;
+    Ok(CreateUsdt {
+        create: Create {
+            query_id,
+            job: Job {
+                amount,
+                deadline,
+                spec_hash,
+            },
+            config,
+        },
+        jetton,
+        slash_amount,
     })
 }
 
@@ -551,6 +638,44 @@ mod parse_tests {
         assert_eq!(
             parsed.config.cell_hash(),
             config().to_cell().unwrap().cell_hash()
+        );
+    }
+
+    #[test]
+    fn create_usdt_round_trips() {
+        use crate::protocol::jetton::{JettonCfg, WalletLayout};
+        let job = Job {
+            amount: 25_000_000, // 25 USDT
+            deadline: 1_900_000_000,
+            spec_hash: [3; 32],
+        };
+        let jetton = JettonCfg {
+            master: addr(4),
+            layout: WalletLayout::Governed,
+            wallet_code_hash: crate::TonHash::from([5u8; 32]),
+            wallet_code_depth: 0,
+            transfer_ton: 50_000_000,
+        };
+        let body = create_usdt_body(&job, &config(), &jetton, 1_000_000_000, 8).unwrap();
+        let parsed = parse_create_usdt(&body).unwrap();
+        assert_eq!(
+            (
+                parsed.create.query_id,
+                parsed.create.job.amount,
+                parsed.slash_amount
+            ),
+            (8, job.amount, 1_000_000_000)
+        );
+        assert_eq!(parsed.jetton, jetton);
+        assert!(
+            parse_create(&body).is_err(),
+            "a USDT create is not a TON create"
+        );
+        let fund = usdt_fund_body(&addr(1), job.amount, &addr(2), 0).unwrap();
+        let (_, amount, dest, fwd) = crate::protocol::jetton::parse_transfer(&fund).unwrap();
+        assert_eq!(
+            (amount, dest, fwd),
+            (job.amount, addr(1), USDT_FUND_FORWARD_TON)
         );
     }
 

@@ -5,6 +5,7 @@
 
 pub mod compute_account;
 pub mod hub;
+pub mod jetton;
 pub mod job_escrow;
 pub mod provider_stake;
 pub mod relayer_set;

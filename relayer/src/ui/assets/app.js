@@ -116,7 +116,7 @@ const views = {
       ["unbonding period", esc(secs(h.unbond_period))], ["deadline range", `${esc(secs(h.min_deadline))} to ${esc(secs(h.max_deadline))}`],
       ["grace / evidence window", `${esc(secs(h.grace))} / ${esc(secs(h.window))}`], ["account withdrawal grace", esc(secs(h.account_grace))],
       ["parameter delay", esc(secs(h.delay))], ["relayer set", `version ${esc(h.relayer_set.version)}: ${esc(h.relayer_set.k)} of ${esc(h.relayer_set.keys.length)}`],
-      ["treasury", addr(h.treasury)], ["USDT jetton wallet", h.jetton_wallet ? addr(h.jetton_wallet) : "none"],
+      ["treasury", addr(h.treasury)], ["USDT jetton master", h.jetton_master ? addr(h.jetton_master) : "none"],
     ] : [];
     const online = (m) => m.online === true ? "online" : m.online === false ? "offline" : "unknown";
     return `<h2>Network</h2>` + cards([
