@@ -23,6 +23,11 @@ esac
 mkdir -p target chaos
 scripts/setup-inference >target/spindle-inference.env.tmp
 mv target/spindle-inference.env.tmp target/spindle-inference.env
+# Also in the environment: a build copied from another checkout looks for the file there.
+set -a
+# shellcheck disable=SC1091
+source target/spindle-inference.env
+set +a
 
 body=$(mktemp)
 log=target/chaos-kill.log

@@ -51,8 +51,6 @@ pub struct JobReport {
     /// received from the escrow (the two sides of the same messages).
     pub paid: Vec<u128>,
     pub received: Vec<u128>,
-    /// The `complete` that made the payout.
-    pub complete: Option<je::Complete>,
     /// Refund messages to the client.
     pub refunds: Vec<u128>,
     /// Each relayer's state for the job (None: it never heard of it).
@@ -114,10 +112,6 @@ async fn history(api: &Toncenter, account: &TonAddress) -> Vec<Transaction> {
 fn op_of(m: &RawMessage) -> Option<u32> {
     let body = m.body().ok()??;
     op_and_query_id(&body).map(|(op, _)| op)
-}
-
-fn from(m: &RawMessage, a: &TonAddress) -> bool {
-    address::parse_address(&m.source).is_ok_and(|s| s == *a)
 }
 
 fn to(m: &RawMessage, a: &TonAddress) -> bool {
@@ -380,7 +374,6 @@ pub async fn run(c: &Cluster, jobs: &[Job], earned_before: u128) -> Audit {
             state,
             paid,
             received,
-            complete,
             refunds,
             stores: store_states,
             signers: signatures.iter().map(|(i, _)| *i).collect(),
