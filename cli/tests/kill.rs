@@ -9,7 +9,9 @@
 //! has made progress for a while; a job still open then (its worker died and nobody
 //! finished it) is taken past its deadline plus grace on the devnet's clock, where the
 //! relayers must expire it (the client's own `spindle client job expire` is the last
-//! resort, and the report says so). Then `kill/audit.rs` reads every escrow back from
+//! resort, and the report says so). One more job, funded once both workers are
+//! stopped for good, is always taken past its deadline, so the refund path is audited
+//! in every run. Then `kill/audit.rs` reads every escrow back from
 //! the chain and compares it with the stake and with each relayer's store: no double
 //! payment, no job lost, stores in agreement, the stake paid exactly the prices.
 //!
@@ -208,8 +210,30 @@ async fn paid_jobs_settle_once_or_refund_while_relayers_and_workers_are_killed()
     let (jobs, kills) = tokio::join!(load, chaos);
 
     let ending = finish(&c, &jobs, knobs.settle).await;
+
+    // And one job no worker will ever run (both are stopped for good), taken past its
+    // deadline at once: the refund path runs, and is audited, in every run.
+    for w in &mut workers {
+        if let Some(p) = w.take() {
+            p.kill().await;
+        }
+    }
+    let nonce = knobs.jobs + 1;
+    let (escrow, body) = c.create_job(nonce).await;
+    let k = coordinator(&address::to_raw(&escrow), 0, 3);
+    submit(&reqwest::Client::new(), &c.url(k), &body).await;
+    let orphan = Job {
+        nonce,
+        escrow,
+        coordinator: k,
+        kills_before: knobs.kills,
+    };
+    let orphan_ending = finish(&c, std::slice::from_ref(&orphan), Duration::ZERO).await;
+    let mut jobs = jobs;
+    jobs.push(orphan);
+
     let audit = audit::run(&c, &jobs, earned_before).await;
-    let report = report(&knobs, &kills, &ending, &audit);
+    let report = report(&knobs, &kills, &ending, &orphan_ending, &audit);
     eprintln!("{report}");
     if let Some(path) = &knobs.report {
         std::fs::write(path, &report).unwrap_or_else(|e| panic!("write {path}: {e}"));
@@ -220,7 +244,7 @@ async fn paid_jobs_settle_once_or_refund_while_relayers_and_workers_are_killed()
         audit.violations.len(),
         audit.violations.join("\n")
     );
-    assert_eq!(audit.jobs.len() as u64, knobs.jobs);
+    assert_eq!(audit.jobs.len() as u64, knobs.jobs + 1);
     drop((relayers, workers));
 }
 
@@ -289,7 +313,7 @@ async fn finish(c: &Cluster, jobs: &[Job], settle: Duration) -> Ending {
     ending
 }
 
-fn report(knobs: &Knobs, kills: &Kills, ending: &Ending, audit: &Audit) -> String {
+fn report(knobs: &Knobs, kills: &Kills, ending: &Ending, orphan: &Ending, audit: &Audit) -> String {
     let mut r = String::new();
     let secs = |d: Duration| format!("{:.0} s", d.as_secs_f64());
     let _ = writeln!(r, "## Run\n");
@@ -322,11 +346,26 @@ fn report(knobs: &Knobs, kills: &Kills, ending: &Ending, audit: &Audit) -> Strin
             format!("{:?}", ending.expired_by_client)
         }
     );
+    let _ = writeln!(
+        r,
+        "Then job {} was funded with both workers stopped for good and the clock moved {} s \
+         past its deadline + grace: {}.\n",
+        knobs.jobs + 1,
+        orphan.clock_moved.unwrap_or(0),
+        if orphan.expired_by_client.is_empty() {
+            "the relayers expired it (the audit checks the refund)"
+        } else {
+            "the relayers did NOT expire it; the client did"
+        }
+    );
     let _ = writeln!(r, "## Audit (chain vs stores)\n");
     let _ = writeln!(r, "| check | result |");
     let _ = writeln!(r, "|---|---|");
     let rows = [
-        ("jobs funded", audit.jobs.len().to_string()),
+        (
+            "jobs funded (the last with no worker left)",
+            audit.jobs.len().to_string(),
+        ),
         (
             "completed (stake paid)",
             audit.count(je::COMPLETED).to_string(),
