@@ -107,15 +107,25 @@ function mirror(blockchain, net, { core = require('@ton/core'), log = () => {} }
     await originalPush(message);
     pending.push(message instanceof core.Cell ? message : core.beginCell().store(core.storeMessage(message)).endCell());
   };
+  // The devnet's public libraries follow sandbox's `blockchain.libs` (a dict
+  // hash -> code cell): set before each run when they changed, starting from
+  // none (the devnet publishes the escrow code at genesis, sandbox nothing).
+  let libsSent;
+  const syncLibraries = async () => {
+    const libs = blockchain.libs ?? null;
+    const key = libs ? libs.hash().toString('hex') : 'none';
+    if (key === libsSent) return;
+    const codes = libs
+      ? core.Dictionary.loadDirect(core.Dictionary.Keys.Buffer(32), core.Dictionary.Values.Cell(), libs).values()
+      : [];
+    const r = await post('setLibraries', { codes: codes.map((c) => c.toBoc().toString('base64')) });
+    if (!r.ok) report.diffs.push(`setting the devnet's libraries: ${r.error}`);
+    libsSent = key;
+  };
+
   const originalRun = queue.runQueue.bind(queue);
   queue.runQueue = async (params) => {
-    // The devnet publishes no masterchain libraries: a blockchain given some
-    // (`blockchain.libs`) is not mirrored from then on, and says so.
-    if (blockchain.libs || report.skipped) {
-      report.skipped = 'uses masterchain libraries, which the devnet does not publish';
-      pending.splice(0);
-      return originalRun(params);
-    }
+    await syncLibraries();
     const now = blockchain.now ?? Math.floor(Date.now() / 1000);
     blockchain.now = now;
     let result, error;
