@@ -15,6 +15,10 @@ const paths = { paths: [process.cwd()] };
 const { Blockchain } = require(require.resolve('@ton/sandbox', paths));
 const core = require(require.resolve('@ton/core', paths));
 
+// Every transaction runs twice (sandbox and devnet over HTTP): give the suites'
+// long tests (the 1,000-step property test) room on a loaded 2-core machine.
+jest.setTimeout(900_000);
+
 const nets = [];
 const reports = [];
 const originalCreate = Blockchain.create;
@@ -34,8 +38,9 @@ afterAll(() => {
   while (nets.length) nets.pop().stop();
   const diffs = reports.flatMap((r) => r.report.diffs.map((d) => `${r.test}: ${d}`));
   const txs = reports.reduce((n, r) => n + r.report.transactions, 0);
+  const skipped = reports.filter((r) => r.report.skipped).map((r) => `${r.test}: ${r.report.skipped}`);
   if (process.env.MIRROR_REPORT) {
-    fs.appendFileSync(process.env.MIRROR_REPORT, JSON.stringify({ file: expect.getState().testPath, transactions: txs, diffs }) + '\n');
+    fs.appendFileSync(process.env.MIRROR_REPORT, JSON.stringify({ file: expect.getState().testPath, transactions: txs, diffs, skipped }) + '\n');
   }
   if (diffs.length) throw new Error(`devnet differs from sandbox (${diffs.length}):\n${diffs.slice(0, 50).join('\n')}`);
 });

@@ -17,6 +17,6 @@ if [[ -f contracts/package.json ]]; then
   report=$(mktemp)
   MIRROR_REPORT="$report" npx jest --silent --setupFilesAfterEnv "$PWD/../devnet/js/jest-mirror.cjs"
   echo "contracts' sandbox suites mirrored onto the devnet:"
-  node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n")) { const r = JSON.parse(l); console.log(`  ${r.file.replace(/.*\/contracts\//, "")}: ${r.transactions} transactions, ${r.diffs.length} differences`); }' "$report"
+  node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n")) { const r = JSON.parse(l); console.log(`  ${r.file.replace(/.*\/contracts\//, "")}: ${r.transactions} transactions, ${r.diffs.length} differences`); for (const s of r.skipped ?? []) console.log(`    not mirrored: ${s}`); }' "$report"
   rm -f "$report"
 fi

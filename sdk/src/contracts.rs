@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::{ArcCell, Error, Result, boc};
+use crate::{ArcCell, Cell, Error, Result, boc};
 
 /// Embeds `contracts/build/<name>.json` into the binary at compile time and
 /// parses it (once per call), e.g. `spindle_sdk::artifact!("hub")`. The path is
