@@ -492,9 +492,10 @@ fn flow(devnet: &Devnet, root: TxSummary) -> Vec<TxSummary> {
     while let Some(tx) = todo.pop() {
         for m in tx.out_msgs.iter().filter(|m| m.kind == MsgKind::Internal) {
             let Some(dst) = &m.dst else { continue };
-            let caused = devnet.transactions(dst, 200).into_iter().find(|t| {
-                t.in_msg.as_ref().is_some_and(|i| i.hash == m.hash)
-            });
+            let caused = devnet
+                .transactions(dst, 200)
+                .into_iter()
+                .find(|t| t.in_msg.as_ref().is_some_and(|i| i.hash == m.hash));
             todo.extend(caused);
         }
         done.push(tx);
@@ -518,14 +519,17 @@ async fn a_library_escrow_lifecycle_costs_within_its_budget_on_the_devnet() -> a
     assert!(reference.is_exotic() && reference.bit_len() == 264);
     assert_eq!(
         devnet.libraries(),
-        vec![<[u8; 32]>::try_from(je::library_code()?.cell_hash().as_slice())?],
+        vec![<[u8; 32]>::try_from(
+            je::library_code()?.cell_hash().as_slice()
+        )?],
         "the devnet publishes the escrow code at genesis"
     );
 
     // Both wallets have sent before (a first send carries the wallet's own
     // state init, a one-time cost that is not the job's).
     for w in [&f.client, &f.poster] {
-        w.send(api, vec![InternalMessage::new(f.treasury.clone(), 1)]).await?;
+        w.send(api, vec![InternalMessage::new(f.treasury.clone(), 1)])
+            .await?;
     }
     let (escrow, _) = f.create(31).await?;
     let create = flow(devnet, wallet_tx_to(devnet, &f.client.address, &escrow)?);
@@ -692,6 +696,11 @@ async fn an_unpublished_escrow_library_fails_cleanly_until_published_again() -> 
     job::complete_job(api, &f.poster, &completion, &proof).await?;
     assert_eq!(job::job_state(api, &open).await?.state, je::COMPLETED);
     f.create(53).await?;
-    assert_eq!(job::job_state(api, &job::escrow_address(&f.hub, &f.client.address, 53)?).await?.state, je::OPEN);
+    assert_eq!(
+        job::job_state(api, &job::escrow_address(&f.hub, &f.client.address, 53)?)
+            .await?
+            .state,
+        je::OPEN
+    );
     Ok(())
 }

@@ -89,7 +89,10 @@ impl Artifact {
                     return Err(bad("libraryRef is not the library cell of the code".into()));
                 }
                 if !got.cell_hash().to_hex().eq_ignore_ascii_case(&hash) {
-                    return Err(bad(format!("libraryHash {hash} but libraryRef hashes to {}", got.cell_hash().to_hex())));
+                    return Err(bad(format!(
+                        "libraryHash {hash} but libraryRef hashes to {}",
+                        got.cell_hash().to_hex()
+                    )));
                 }
                 Some(got)
             }
@@ -126,7 +129,10 @@ mod tests {
         let code = boc::build(|b| b.store_u32(32, 0xc0de).map(drop)).unwrap();
         let lib = library_ref(&code).unwrap();
         assert!(lib.is_exotic());
-        assert_eq!((lib.bit_len(), lib.references().len(), lib.cell_depth()), (264, 0, 0));
+        assert_eq!(
+            (lib.bit_len(), lib.references().len(), lib.cell_depth()),
+            (264, 0, 0)
+        );
         assert_eq!(
             hex::encode(boc::to_boc(&lib)),
             "b5ee9c72410101010023000842026dc587ecc4684dd4ea6ef77e0a30afb4a7995c361701f85f2744baa41bd758a888940ca3"
