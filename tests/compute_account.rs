@@ -101,7 +101,7 @@ async fn setup() -> anyhow::Result<Fixture> {
         .await?;
     let provider = net.payer(2, "provider")?;
     let config = StakeConfig {
-        escrow_code: spindle_sdk::artifact!("job_escrow")?.code,
+        escrow_code: spindle_sdk::protocol::job_escrow::code()?,
         treasury: hub.clone(),
         slash_mult_pct: 200,
         finder_fee: TON / 20,

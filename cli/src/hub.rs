@@ -11,7 +11,7 @@ use crate::onchain::{Payer, wait_until};
 /// The codes this build deploys children with.
 pub fn codes() -> anyhow::Result<HubCodes> {
     Ok(HubCodes {
-        escrow: spindle_sdk::artifact!("job_escrow")?.code,
+        escrow: crate::job::code()?,
         stake: spindle_sdk::artifact!("provider_stake")?.code,
         account: spindle_sdk::artifact!("compute_account")?.code,
     })

@@ -21,9 +21,10 @@ pub const FWD_LUMP: u128 = 400_000;
 /// requires; the escrow returns what it does not spend.
 pub const MARGIN: u128 = 10_000_000;
 
-/// job_escrow's compiled code.
+/// The escrow code in every escrow's StateInit: the library reference cell
+/// of job_escrow's code ([`je::code`], the SDK owns it).
 pub fn code() -> anyhow::Result<ArcCell> {
-    Ok(spindle_sdk::artifact!("job_escrow")?.code)
+    Ok(je::code()?)
 }
 
 /// The escrow's address for (hub, client, nonce).

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use tycho_executor::{Executor, ExecutorInspector, ExecutorParams, ParsedConfig, TxError};
 use tycho_types::cell::Lazy;
 use tycho_types::models::{
-    CurrencyCollection, IntAddr, IntMsgInfo, MsgInfo, OptionalAccount, OwnedMessage, ShardAccount,
-    StateInit, StdAddr,
+    CurrencyCollection, IntAddr, IntMsgInfo, LibDescr, MsgInfo, OptionalAccount, OwnedMessage,
+    ShardAccount, StateInit, StdAddr,
 };
 use tycho_types::num::Tokens;
 use tycho_types::prelude::*;
@@ -106,6 +106,8 @@ pub struct Chain {
     pub lt: u64,
     pub blocks: Vec<Block>,
     pub clock: Clock,
+    /// Public libraries (hash → code), see [`crate::libraries`].
+    pub libraries: Dict<HashBytes, LibDescr>,
     seq: u64,
 }
 
@@ -123,6 +125,7 @@ impl Chain {
             lt: BLOCK_LT_ALIGN,
             blocks: Vec::new(),
             clock,
+            libraries: Dict::new(),
             seq: 0,
         };
         // Block 0: the zerostate, empty.
@@ -190,6 +193,7 @@ impl Chain {
             rand_seed: HashBytes(h.finalize().into()),
             block_unixtime: utime,
             block_lt,
+            libraries: self.libraries.clone(),
             ..Default::default()
         }
     }

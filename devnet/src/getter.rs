@@ -59,7 +59,7 @@ pub fn run(
         items.push(to_vm(item)?);
     }
     let caller = VmCaller {
-        libraries: Dict::new(),
+        libraries: chain.libraries.clone(),
         behaviour_modifiers: Default::default(),
         config: chain.config.raw.params.clone(),
     };

@@ -24,6 +24,7 @@ mod chain;
 pub mod config;
 mod error;
 mod getter;
+pub mod libraries;
 mod store;
 mod tx;
 mod wallet;
@@ -67,6 +68,9 @@ pub struct DevnetConfig {
     /// Directory with compiled contracts (`<name>.json` with `codeBoc`),
     /// listed by `GET /devnet/contracts`.
     pub contracts_dir: Option<PathBuf>,
+    /// Code BoCs published as public masterchain libraries at start (see
+    /// [`libraries`]). Default: Spindle's escrow code ([`libraries::spindle`]).
+    pub libraries: Vec<Vec<u8>>,
 }
 
 impl Default for DevnetConfig {
@@ -80,6 +84,7 @@ impl Default for DevnetConfig {
             manual_clock: None,
             state_file: None,
             contracts_dir: None,
+            libraries: libraries::spindle(),
         }
     }
 }
@@ -136,7 +141,7 @@ impl Devnet {
             Some(now) => Clock::Manual { now },
             None => Clock::System { offset: 0 },
         };
-        let chain = match &config.state_file {
+        let mut chain = match &config.state_file {
             Some(path) if path.exists() => store::load(path, clock)?,
             _ => {
                 let mut chain = Chain::new(config.global_id, clock)?;
@@ -155,6 +160,7 @@ impl Devnet {
                 chain
             }
         };
+        chain.libraries = libraries::dict(&config.libraries)?;
         Ok(Devnet {
             inner: Arc::new(Mutex::new(Inner {
                 chain,
@@ -190,6 +196,20 @@ impl Devnet {
     /// Current devnet time (unix seconds).
     pub fn now(&self) -> u32 {
         self.lock().chain.now()
+    }
+
+    /// Replaces the public libraries with these code BoCs (devnet only: a
+    /// librarian publishing or dropping code). Returns their hashes.
+    pub fn set_libraries(&self, codes: &[Vec<u8>]) -> Result<Vec<[u8; 32]>, DevnetError> {
+        let libs = libraries::dict(codes)?;
+        let hashes = libraries::hashes(&libs);
+        self.lock().chain.libraries = libs;
+        Ok(hashes)
+    }
+
+    /// Hashes of the published libraries.
+    pub fn libraries(&self) -> Vec<[u8; 32]> {
+        libraries::hashes(&self.lock().chain.libraries)
     }
 
     /// Moves the clock forward (deadlines, unbonding, storage fees).

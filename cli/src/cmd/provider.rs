@@ -226,7 +226,7 @@ pub async fn run(args: ProviderArgs) -> anyhow::Result<()> {
                         "the first stake names the operator key your workers sign with: add --operator-key HEX (its public key)",
                     )?)?;
                     check_codes(&api, &hub).await?;
-                    let escrow_code = spindle_sdk::artifact!("job_escrow")?.code;
+                    let escrow_code = crate::job::code()?;
                     let init = ps::state_init(crate::stake::code()?, &hub, wallet.address())?;
                     let value = amount + RESERVE + GAS_INIT * BASECHAIN_GAS_PRICE;
                     let body = ps::init_body(&key, &params.stake_config(escrow_code), query_id())?;
@@ -410,7 +410,7 @@ pub fn query_id() -> u64 {
 pub async fn check_codes(api: &Toncenter, hub: &TonAddress) -> anyhow::Result<()> {
     let h = get_ints(api, hub, "get_code_hashes", &[]).await?;
     let ours = [
-        spindle_sdk::artifact!("job_escrow")?.code.cell_hash(),
+        crate::job::code()?.cell_hash(),
         crate::stake::code()?.cell_hash(),
         spindle_sdk::artifact!("compute_account")?.code.cell_hash(),
     ];

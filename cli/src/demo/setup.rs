@@ -163,7 +163,7 @@ impl World {
             let owner = payer(3 + i, name)?;
             let operator = SigningKey::from_bytes(&[40 + i as u8; 32]);
             let key_file = key_file(&dir, &format!("{name}-operator.key"), &operator)?;
-            let escrow_code = spindle_sdk::artifact!("job_escrow")?.code;
+            let escrow_code = crate::job::code()?;
             let stake = Stake::deploy(
                 &api,
                 &owner,

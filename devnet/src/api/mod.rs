@@ -8,7 +8,8 @@
 //! - `/devnet/…` (devnet only): `POST faucet {"address","amount"}`,
 //!   `POST produceBlock`, `POST advanceTime {"seconds"}`, `POST setTime {"now"}`,
 //!   `POST sendMessage {"boc"}` (any message, internal ones from any sender),
-//!   `POST setAccount {"address","shard_account"}` (clone a fixture), `GET wallets`,
+//!   `POST setAccount {"address","shard_account"}` (clone a fixture),
+//!   `POST setLibraries {"codes"}` (the public libraries), `GET wallets`,
 //!   `GET info`, `GET contracts`.
 
 mod shape;
@@ -177,6 +178,24 @@ async fn devnet_set_account(State(d): State<Devnet>, body: String) -> Response {
     reply(r, None)
 }
 
+/// `{"codes": [base64 code BoC, …]}`: the public libraries from now on (an
+/// empty list unpublishes all).
+async fn devnet_set_libraries(State(d): State<Devnet>, body: String) -> Response {
+    let r = (|| {
+        let p = parse_object(&body)?;
+        let codes = p
+            .get("codes")
+            .and_then(Value::as_array)
+            .ok_or_else(|| DevnetError::Invalid("codes (array of base64 BoCs) is required".into()))?
+            .iter()
+            .map(|c| boc::b64_decode(c.as_str().unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hashes = d.set_libraries(&codes)?;
+        Ok(json!({ "libraries": hashes.iter().map(hex::encode).collect::<Vec<_>>() }))
+    })();
+    reply(r, None)
+}
+
 async fn devnet_set_time(State(d): State<Devnet>, body: String) -> Response {
     let r = (|| {
         let p = parse_object(&body)?;
@@ -246,6 +265,7 @@ async fn devnet_info(State(d): State<Devnet>) -> Response {
             "now": d.now(),
             "last_block": d.last_block_seqno(),
             "global_version": crate::config::GLOBAL_VERSION,
+            "libraries": d.libraries().iter().map(hex::encode).collect::<Vec<_>>(),
         }),
         None,
     )
@@ -277,6 +297,7 @@ pub(crate) fn router(devnet: Devnet) -> Router {
         .route("/devnet/setTime", post(devnet_set_time))
         .route("/devnet/setAccount", post(devnet_set_account))
         .route("/devnet/sendMessage", post(devnet_send_message))
+        .route("/devnet/setLibraries", post(devnet_set_libraries))
         .route("/devnet/wallets", get(devnet_wallets))
         .route("/devnet/info", get(devnet_info))
         .route("/devnet/contracts", get(devnet_contracts))

@@ -47,7 +47,8 @@ pub enum EscrowError {
 impl Jobs {
     /// The escrow's address for (our hub, client, nonce).
     pub fn escrow_address(&self, client: &TonAddress, nonce: u64) -> Result<TonAddress, String> {
-        je::state_init(self.escrow_code.clone(), &self.config.hub, client, nonce)
+        je::code()
+            .and_then(|code| je::state_init(code, &self.config.hub, client, nonce))
             .and_then(|init| init.address(0))
             .map_err(|e| e.to_string())
     }

@@ -16,9 +16,9 @@ pub mod scheduler;
 use crate::Store;
 use crate::gateway::Gateway;
 use crate::gateway::pool::Pool;
+use spindle_sdk::TonAddress;
 use spindle_sdk::protocol::relayer_set::RelayerSet;
 use spindle_sdk::toncenter::Toncenter;
-use spindle_sdk::{ArcCell, TonAddress};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,7 +77,6 @@ pub struct Jobs {
     /// This relayer's address (result reads name it) and the worker pool, the gateway's.
     pub identity: TonAddress,
     pub pool: Arc<Pool>,
-    escrow_code: ArcCell,
     /// Escrows with a dispatch running in this process.
     dispatching: Mutex<HashSet<String>>,
 }
@@ -90,16 +89,15 @@ impl Jobs {
         api: Toncenter,
         gateway: &Gateway,
     ) -> Result<Arc<Self>, String> {
-        let escrow_code = spindle_sdk::artifact!("job_escrow")
-            .map_err(|e| format!("job_escrow artifact: {e}"))?
-            .code;
+        // Fail at start, not at the first job, if the escrow artifact is bad.
+        spindle_sdk::protocol::job_escrow::code()
+            .map_err(|e| format!("job_escrow artifact: {e}"))?;
         Ok(Arc::new(Self {
             config,
             store,
             api,
             identity: gateway.identity.clone(),
             pool: gateway.pool.clone(),
-            escrow_code,
             dispatching: Mutex::default(),
         }))
     }

@@ -220,9 +220,6 @@ impl Node {
             api: toncenter(&config.chain, 0.2),
             global_id: config.chain.global_id,
             hub: hub.clone(),
-            escrow_code: spindle_sdk::artifact!("job_escrow")
-                .map_err(artifact_error)?
-                .code,
             stake_code: spindle_sdk::artifact!("provider_stake")
                 .map_err(artifact_error)?
                 .code,

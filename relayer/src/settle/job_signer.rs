@@ -120,8 +120,8 @@ pub struct JobSigner {
     pub global_id: i32,
     /// The hub whose escrows and stakes this relayer serves.
     pub hub: TonAddress,
-    /// job_escrow's and provider_stake's code (addresses derive from them).
-    pub escrow_code: ArcCell,
+    /// provider_stake's code (stake addresses derive from it; escrow addresses
+    /// from [`je::code`]).
     pub stake_code: ArcCell,
     /// How long a coordinator has before the next relayer of the set takes over.
     pub rotation_secs: i64,
@@ -181,7 +181,8 @@ impl JobSigner {
         let (hub, client, nonce) = job_chain::escrow_ids(&self.api, &c.escrow)
             .await
             .map_err(chain_err)?;
-        let derived = je::state_init(self.escrow_code.clone(), &hub, &client, nonce)
+        let derived = je::code()
+            .and_then(|code| je::state_init(code, &hub, &client, nonce))
             .and_then(|i| i.address(0))
             .map_err(|e| JobRefusal::Chain(e.to_string()))?;
         if hub != self.hub || nonce != c.nonce || derived != c.escrow {

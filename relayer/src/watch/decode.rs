@@ -22,7 +22,7 @@
 
 use spindle_sdk::protocol::{compute_account as ca, job_escrow as je, op_and_query_id};
 use spindle_sdk::toncenter::{StackValue, Toncenter, Transaction};
-use spindle_sdk::{ArcCell, TonAddress, address};
+use spindle_sdk::{TonAddress, address};
 
 use crate::settle::chain;
 use crate::store::WatchKind;
@@ -54,7 +54,6 @@ pub struct Decoded {
 pub struct Decoder<'a> {
     pub api: &'a Toncenter,
     pub hub: &'a TonAddress,
-    pub escrow_code: &'a ArcCell,
 }
 
 impl Decoder<'_> {
@@ -211,7 +210,8 @@ impl Decoder<'_> {
         if hub != *self.hub {
             return Ok(Err(format!("escrow of hub {hub}, not ours")));
         }
-        let derived = je::state_init(self.escrow_code.clone(), &hub, &client, nonce)
+        let derived = je::code()
+            .and_then(|code| je::state_init(code, &hub, &client, nonce))
             .and_then(|init| init.address(escrow.workchain));
         match derived {
             Ok(a) if a == *escrow => Ok(Ok((client, nonce))),

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use spindle_sdk::toncenter::{Toncenter, Transaction, TransactionId};
-use spindle_sdk::{ArcCell, TonAddress, TonHash, address};
+use spindle_sdk::{TonAddress, TonHash, address};
 
 use crate::store::{Applied, ChainTx, Cursor, Store, StoreError, WatchKind, Watched};
 use decode::{DecodeError, Decoder};
@@ -133,7 +133,6 @@ pub struct Watcher {
     api: Arc<Toncenter>,
     store: Store,
     config: WatchConfig,
-    escrow_code: ArcCell,
     /// (account, lt) → masterchain seqno when first seen, until applied.
     first_seen: Mutex<HashMap<(String, u64), u32>>,
     stats: Mutex<WatchStats>,
@@ -155,7 +154,6 @@ impl Watcher {
             api,
             store,
             config,
-            escrow_code: spindle_sdk::artifact!("job_escrow")?.code,
             first_seen: Mutex::new(HashMap::new()),
             stats: Mutex::new(WatchStats::default()),
         })
@@ -247,7 +245,6 @@ impl Watcher {
         let decoder = Decoder {
             api: &self.api,
             hub: &self.config.hub,
-            escrow_code: &self.escrow_code,
         };
         for tx in &txs[..confirmed] {
             self.apply(&decoder, w, &account, tx, &mut report).await?;

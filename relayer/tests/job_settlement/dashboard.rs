@@ -44,7 +44,7 @@ async fn world_with_hub() -> World {
     let treasury = net.devnet.wallets()[GOVERNANCE].address.clone();
     let owner = net.devnet.wallets()[PROVIDER].address.clone();
     let stake_code = spindle_sdk::artifact!("provider_stake").unwrap().code;
-    let escrow_code = spindle_sdk::artifact!("job_escrow").unwrap().code;
+    let escrow_code = spindle_sdk::protocol::job_escrow::code().unwrap();
     let params = HubParams {
         fee_bps: FEE_BPS,
         min_stake: TON,

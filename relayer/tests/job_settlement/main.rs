@@ -122,7 +122,7 @@ impl World {
         let owner = net.devnet.wallets()[PROVIDER].address.clone();
         let stake_code = spindle_sdk::artifact!("provider_stake").unwrap().code;
         let stake_config = StakeConfig {
-            escrow_code: spindle_sdk::artifact!("job_escrow").unwrap().code,
+            escrow_code: je::code().unwrap(),
             treasury: treasury.clone(),
             slash_mult_pct: SLASH_MULT_PCT,
             finder_fee: FINDER_FEE,
@@ -189,7 +189,7 @@ impl World {
     /// The client deploys and funds escrow `nonce`, due `secs` from now.
     async fn create(&self, nonce: u64, secs: u32) -> (TonAddress, je::Job) {
         let client = self.net.devnet.wallets()[CLIENT].address.clone();
-        let code = spindle_sdk::artifact!("job_escrow").unwrap().code;
+        let code = je::code().unwrap();
         let init = je::state_init(code, &self.hub, &client, nonce).unwrap();
         let escrow = init.address(0).unwrap();
         let job = je::Job {
@@ -258,7 +258,6 @@ impl World {
             api: client(&self.net.server.url),
             global_id: self.net.devnet.global_id(),
             hub: self.hub.clone(),
-            escrow_code: spindle_sdk::artifact!("job_escrow").unwrap().code,
             stake_code: self.config.stake_code.clone(),
             rotation_secs,
         })

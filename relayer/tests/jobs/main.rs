@@ -160,7 +160,7 @@ impl Net {
             deadline: self.devnet.now() + 600,
             spec_hash: je::spec_hash(spec),
         };
-        let code = spindle_sdk::artifact!("job_escrow").unwrap().code;
+        let code = je::code().unwrap();
         let init = je::state_init(code, hub, &self.client_address(), nonce).unwrap();
         let escrow = init.address(0).unwrap();
         let value = amount

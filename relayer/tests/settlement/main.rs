@@ -142,7 +142,7 @@ async fn world() -> World {
     )
     .await;
     let config = StakeConfig {
-        escrow_code: spindle_sdk::artifact!("job_escrow").unwrap().code,
+        escrow_code: spindle_sdk::protocol::job_escrow::code().unwrap(),
         treasury: hub.clone(),
         slash_mult_pct: 200,
         finder_fee: TON / 20,

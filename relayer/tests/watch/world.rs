@@ -153,7 +153,7 @@ impl World {
 
     /// The address of `hub`'s escrow for (wallet 0, nonce).
     pub fn escrow(&self, hub: &TonAddress, nonce: u64) -> TonAddress {
-        let code = spindle_sdk::artifact!("job_escrow").unwrap().code;
+        let code = je::code().unwrap();
         je::state_init(code, hub, &self.address(0), nonce)
             .unwrap()
             .address(0)
@@ -179,7 +179,7 @@ impl World {
         nonce: u64,
         deadline: u32,
     ) -> (TonAddress, Job) {
-        let code = spindle_sdk::artifact!("job_escrow").unwrap().code;
+        let code = je::code().unwrap();
         let init = je::state_init(code, hub, &self.address(0), nonce).unwrap();
         let escrow = init.address(0).unwrap();
         let job = Job {

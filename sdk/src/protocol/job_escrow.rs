@@ -75,7 +75,43 @@ pub fn init_data(hub: &TonAddress, client: &TonAddress, nonce: u64) -> Result<Ce
     })
 }
 
-/// The escrow's state init (code from `contracts/build/job_escrow.json`).
+/// The escrow code as every escrow's StateInit carries it: the library
+/// reference cell of the compiled code (`libraryRef` in
+/// `contracts/build/job_escrow.json`). This is the one place the Rust side
+/// gets it: the hub's codes, the stakes' `escrow_code` (hash + depth 0), and
+/// every escrow address derivation (SDK, relayers, CLI) take it from here, so
+/// all of them agree with the escrows the hub and clients deploy. The code
+/// itself runs only once published as a masterchain library
+/// ([`library_code`]; `contracts/Specification.md`, "Escrow code as a
+/// masterchain library cell").
+pub fn code() -> Result<ArcCell> {
+    Ok(escrow_artifact()?.1.clone())
+}
+
+/// The compiled escrow code that a librarian publishes in the masterchain's
+/// public libraries (the devnet does at genesis), under its hash.
+pub fn library_code() -> Result<ArcCell> {
+    Ok(escrow_artifact()?.0.clone())
+}
+
+/// (code, library reference), parsed and checked once.
+fn escrow_artifact() -> Result<&'static (ArcCell, ArcCell)> {
+    static PARSED: std::sync::OnceLock<std::result::Result<(ArcCell, ArcCell), String>> =
+        std::sync::OnceLock::new();
+    let parsed = PARSED.get_or_init(|| {
+        let a = crate::artifact!("job_escrow").map_err(|e| e.to_string())?;
+        let lib = a
+            .library_ref
+            .ok_or("job_escrow.json has no libraryRef (run npm run build in contracts/)")?;
+        Ok((a.code, lib))
+    });
+    parsed.as_ref().map_err(|reason| crate::Error::Artifact {
+        path: "contracts/build/job_escrow.json".into(),
+        reason: reason.clone(),
+    })
+}
+
+/// The escrow's state init; `code` is normally [`code`] (the library reference).
 pub fn state_init(
     code: ArcCell,
     hub: &TonAddress,
