@@ -305,11 +305,11 @@ async fn chain_faults(db: TestDb) {
         }
     };
     let drive = async {
-        for r in 0..rounds {
+        for (r, escrow) in escrows.iter().enumerate() {
             let nonce = 100 + r as u64;
             w.create_escrow(&w.hub, nonce, w.devnet.now() + 3600).await;
             w.transfers(2 * (r % 2), &account, ROUND_TRANSFERS).await;
-            w.complete_escrow(&escrows[r], nonce).await;
+            w.complete_escrow(escrow, nonce).await;
             let cumulative = (r as u128 + 1) * TON / 10;
             signed_voucher(&w, &db, &account, cumulative as u64).await;
             w.settle_voucher(&account, cumulative).await;
