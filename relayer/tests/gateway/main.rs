@@ -6,6 +6,7 @@ mod chain_balance;
 mod errors;
 mod failures;
 mod harness;
+mod load;
 mod openai_client;
 mod parity;
 mod stored_charges;

@@ -9,6 +9,7 @@
 #[allow(dead_code)]
 mod common;
 mod dashboard;
+mod race;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1465,7 +1466,11 @@ async fn voucher_poster(
     (poster, account, dirs)
 }
 
+use race::{independent_relayers_race_on_one_job, replicas_race_on_one_job};
+
 both_backends!(
+    replicas_race_on_one_job,
+    independent_relayers_race_on_one_job,
     a_crash_between_storing_and_sending_resends_the_same_id,
     an_expired_submission_is_resent_and_confirmed,
     overdue_jobs_expire_in_one_wallet_message,
