@@ -197,7 +197,10 @@ impl Ctx {
     /// Checks the worker's signature and signs the pair's new cumulative voucher, in memory.
     fn verify_and_sign(&self, r: &Request) -> anyhow::Result<Signature> {
         self.verify(r)?;
-        Ok(signing::sign(&self.relayer_key, &self.voucher(r).payload()?))
+        Ok(signing::sign(
+            &self.relayer_key,
+            &self.voucher(r).payload()?,
+        ))
     }
 
     /// The relayer's voucher signer over `store` (its chain client is never called here).

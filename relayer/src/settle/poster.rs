@@ -322,9 +322,7 @@ impl Poster {
             Some(AnyOutboxEntry::Submitted(entry)) => self
                 .confirm_or_fail(account, &provider, entry, &post)
                 .await?
-                .ok_or_else(|| {
-                    "the voucher post expired unpaid; it will be re-sent".to_owned()
-                }),
+                .ok_or_else(|| "the voucher post expired unpaid; it will be re-sent".to_owned()),
             Some(AnyOutboxEntry::Confirmed(_)) => Ok(Settled::Confirmed {
                 id: id.clone(),
                 cumulative: post.cumulative.into(),

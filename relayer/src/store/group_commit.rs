@@ -118,11 +118,13 @@ async fn run(backend: Backend, mut rx: mpsc::Receiver<Pending>) {
 macro_rules! not_monotonic {
     ($tx:expr, $v:expr) => {{
         let v: &VoucherSignature = $v;
-        let row = sqlx::query("SELECT epoch, cumulative FROM vouchers WHERE account = $1 AND provider = $2")
-            .bind(&v.account)
-            .bind(&v.provider)
-            .fetch_one($tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT epoch, cumulative FROM vouchers WHERE account = $1 AND provider = $2",
+        )
+        .bind(&v.account)
+        .bind(&v.provider)
+        .fetch_one($tx)
+        .await?;
         StoreError::VoucherNotMonotonic {
             account: v.account.clone(),
             provider: v.provider.clone(),
@@ -325,16 +327,16 @@ async fn upsert_voucher(
          signature, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         voucher_upsert_tail!()
     ))
-        .bind(&v.account)
-        .bind(&v.provider)
-        .bind(to_db("epoch", v.epoch)?)
-        .bind(to_db("cumulative", v.cumulative)?)
-        .bind(v.valid_until)
-        .bind(&v.payload_hash[..])
-        .bind(&v.signature[..])
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    .bind(&v.account)
+    .bind(&v.provider)
+    .bind(to_db("epoch", v.epoch)?)
+    .bind(to_db("cumulative", v.cumulative)?)
+    .bind(v.valid_until)
+    .bind(&v.payload_hash[..])
+    .bind(&v.signature[..])
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     Ok(if done.rows_affected() == 1 {
         Ok(SignOutcome::New(v.signature))
     } else {
@@ -378,16 +380,16 @@ async fn upsert_vouchers_pg<'v>(
         voucher_upsert_tail!(),
         " RETURNING account, provider"
     ))
-        .bind(&accounts)
-        .bind(&providers)
-        .bind(&epochs)
-        .bind(&cumulatives)
-        .bind(&valid)
-        .bind(&hashes)
-        .bind(&signatures)
-        .bind(&times)
-        .fetch_all(&mut *tx)
-        .await?;
+    .bind(&accounts)
+    .bind(&providers)
+    .bind(&epochs)
+    .bind(&cumulatives)
+    .bind(&valid)
+    .bind(&hashes)
+    .bind(&signatures)
+    .bind(&times)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut applied = std::collections::HashSet::with_capacity(rows.len());
     for row in &rows {
         applied.insert((row.text("account")?, row.text("provider")?));
@@ -400,4 +402,3 @@ async fn upsert_vouchers_pg<'v>(
         })
         .collect())
 }
-

@@ -253,7 +253,8 @@ impl Store {
         v: &VoucherSignature,
         now: i64,
     ) -> Result<SignOutcome, StoreError> {
-        self.commit_signature(Request::Voucher(v.clone(), now)).await
+        self.commit_signature(Request::Voucher(v.clone(), now))
+            .await
     }
 
     /// The newest voucher signed for (account, provider).

@@ -226,7 +226,10 @@ async fn answered_signatures_survive_a_restart(db: TestDb) {
             .commit_voucher_signature(&pair_voucher(*k, 9 + k), 7)
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::VoucherNotMonotonic { .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::VoucherNotMonotonic { .. }),
+            "{err}"
+        );
     }
     // The proof answered before the restart is the one: the same proof gets its
     // signature again, every other proof is refused.
@@ -268,7 +271,10 @@ async fn refusals_in_a_batch_leave_the_others_alone(db: TestDb) {
         s.commit_job_signature(&good, &sigs[2], 103),
     );
     assert!(matches!(a, Err(StoreError::JobNotFound(_))), "{a:?}");
-    assert!(matches!(b, Err(StoreError::ResultNotStored { .. })), "{b:?}");
+    assert!(
+        matches!(b, Err(StoreError::ResultNotStored { .. })),
+        "{b:?}"
+    );
     assert!(
         matches!(c, Err(StoreError::VoucherNotMonotonic { .. })),
         "{c:?}"

@@ -567,7 +567,11 @@ async fn a_failed_voucher_post_is_resent_as_it_was(db: TestDb) {
     let items = a.outbox_for_target(&account_raw).await.unwrap();
     assert_eq!(items.len(), 1, "no second post for the pair");
     assert_eq!(items[0].state(), OutboxState::Confirmed);
-    assert_eq!(items[0].record().payload, failed.payload, "the same payload");
+    assert_eq!(
+        items[0].record().payload,
+        failed.payload,
+        "the same payload"
+    );
     assert_eq!(items[0].record().attempts, failed.attempts + 1);
     assert_eq!(
         b.voucher(&account_raw, &provider_raw)
