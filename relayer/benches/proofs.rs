@@ -9,28 +9,38 @@
 //! lower voucher, so this is a real write transaction, not an append). Stages
 //! are measured separately so the cost of each is visible:
 //!
-//! - `ed25519_sign`: signing a 32-byte hash, nothing else;
-//! - `verify_and_sign`: the cell work and both signature operations, in memory;
-//! - `persisted/sqlite`, `persisted/postgres`: the whole proof including the
-//!   store commit, 16 proofs in flight, on a fresh SQLite file (WAL) and a
-//!   fresh PostgreSQL database (dropped afterwards).
+//! - `ed25519_sign`: signing a 32-byte hash on one thread, nothing else (the
+//!   reference of the ratios), and `ed25519_sign/all_cores` on every core;
+//! - `verify_and_sign`: the cell work and both signature operations, in memory,
+//!   one thread;
+//! - `persisted/sqlite`, `persisted/postgres`: the whole proof through the
+//!   relayer's own signing API (`VoucherSigner::sign_checked`, what the peer
+//!   endpoint and the coordinator call once the chain checks passed; it
+//!   returns a signature only after its row is durable), [`IN_FLIGHT`] proofs
+//!   in flight as tasks of the multi-threaded runtime (all cores), on a fresh
+//!   SQLite file (WAL, signature batches at `synchronous = FULL`) and a fresh
+//!   PostgreSQL database (dropped afterwards). Concurrent proofs share a
+//!   transaction (group commit, `store::group_commit`).
 //!
 //!     cargo bench -p spindle-relayer --bench proofs -- [PROOFS]
 
-use futures::StreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use spindle_relayer::Store;
-use spindle_relayer::store::VoucherSignature;
+use spindle_relayer::settle::VoucherSigner;
 use spindle_sdk::protocol::compute_account::Voucher;
-use spindle_sdk::{SigningKey, TonAddress, address, signing};
+use spindle_sdk::protocol::relayer_set::RelayerSet;
+use spindle_sdk::toncenter::{Toncenter, ToncenterConfig};
+use spindle_sdk::{Signature, SigningKey, TonAddress, address, signing};
 use spindle_worker::backend::{ResultHash, Usage};
 use spindle_worker::protocol::{result_payload, sign_hex, verify_hex};
 use sqlx::Connection;
+use std::sync::Arc;
 use std::time::Instant;
 
 const GLOBAL_ID: i32 = -1313;
-const IN_FLIGHT: usize = 16;
+/// Proofs in flight: one per (account, provider) pair, each pair's in order.
+const IN_FLIGHT: usize = 256;
 const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// What one worker sent for one request: the inputs of a proof.
@@ -63,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
         operator: SigningKey::from_bytes(&[7; 32]),
         provider: address::parse_address(&format!("0:{}", "0e".repeat(32)))?,
         // Many pairs, as in production: each proof raises one pair's cumulative.
-        accounts: (0..256u32)
+        accounts: (0..IN_FLIGHT as u32)
             .map(|i| {
                 let mut raw = [0u8; 32];
                 raw[..4].copy_from_slice(&i.to_be_bytes());
@@ -80,13 +90,30 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..n {
         std::hint::black_box(ed25519_dalek::Signer::sign(&ctx.relayer_key, &hash));
     }
-    let raw = rate("ed25519_sign", n, started);
+    let raw = rate("ed25519_sign", n, started, 1);
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..cores {
+            s.spawn(|| {
+                for _ in 0..n / cores as u64 {
+                    std::hint::black_box(ed25519_dalek::Signer::sign(&ctx.relayer_key, &hash));
+                }
+            });
+        }
+    });
+    rate(
+        "ed25519_sign/all_cores",
+        n / cores as u64 * cores as u64,
+        started,
+        cores,
+    );
 
     let started = Instant::now();
     for r in &requests {
         std::hint::black_box(ctx.verify_and_sign(r)?);
     }
-    let in_memory = rate("verify_and_sign", n, started);
+    let in_memory = rate("verify_and_sign", n, started, 1);
 
     let dir = std::env::temp_dir().join(format!("spindle-bench-proofs-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -95,6 +122,8 @@ async fn main() -> anyhow::Result<()> {
         dir.join("relayer.db").display()
     ))
     .await?;
+    let ctx = Arc::new(ctx);
+    let requests = Arc::new(requests);
     let persisted_sqlite = persisted("persisted/sqlite", &ctx, &sqlite, &requests).await?;
     sqlite.close().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -143,70 +172,106 @@ impl Ctx {
         })
     }
 
-    /// Checks the worker's signature and signs the pair's new cumulative voucher.
-    fn verify_and_sign(&self, r: &Request) -> anyhow::Result<VoucherSignature> {
+    /// Checks the worker's signature: what the gateway does before it charges.
+    fn verify(&self, r: &Request) -> anyhow::Result<()> {
         let payload = result_payload(GLOBAL_ID, &self.relayer, r.id, &r.result_hash, &r.usage)?;
         verify_hex(&self.operator.verifying_key(), &payload, &r.signature)
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// The pair's new cumulative voucher after request `r`.
+    fn voucher(&self, r: &Request) -> Voucher {
         let account = &self.accounts[(r.id % self.accounts.len() as u64) as usize];
         // The pair's running total after this request (each costs 1,000 nanoTON).
         let cumulative = (r.id / self.accounts.len() as u64 + 1) * 1_000;
-        let voucher = Voucher {
+        Voucher {
             global_id: GLOBAL_ID,
             account: account.clone(),
             epoch: 0,
             provider_owner: self.provider.clone(),
             cumulative: u128::from(cumulative),
             valid_until: u32::MAX,
-        };
-        let payload = voucher.payload()?;
-        let signature = signing::sign(&self.relayer_key, &payload);
-        Ok(VoucherSignature {
-            account: address::to_raw(account),
-            provider: address::to_raw(&self.provider),
-            epoch: 0,
-            cumulative,
-            valid_until: i64::from(u32::MAX),
-            payload_hash: payload.cell_hash().as_slice().try_into()?,
-            signature: signature.to_bytes(),
+        }
+    }
+
+    /// Checks the worker's signature and signs the pair's new cumulative voucher, in memory.
+    fn verify_and_sign(&self, r: &Request) -> anyhow::Result<Signature> {
+        self.verify(r)?;
+        Ok(signing::sign(
+            &self.relayer_key,
+            &self.voucher(r).payload()?,
+        ))
+    }
+
+    /// The relayer's voucher signer over `store` (its chain client is never called here).
+    fn signer(&self, store: &Store) -> anyhow::Result<VoucherSigner> {
+        Ok(VoucherSigner {
+            store: store.clone(),
+            key: self.relayer_key.clone(),
+            set: RelayerSet::new(1, 1, vec![self.relayer_key.verifying_key()])?,
+            api: Toncenter::new(ToncenterConfig::new("http://127.0.0.1:9")),
+            global_id: GLOBAL_ID,
         })
     }
 }
 
-/// Whole proofs, [`IN_FLIGHT`] at a time; a pair's vouchers are committed in
-/// order (requests of one pair are serialised, as the home gateway does).
+/// Whole proofs, one task per (account, provider) pair ([`IN_FLIGHT`] at once); a
+/// pair's vouchers are committed in order (requests of one pair are serialised, as the
+/// home gateway does).
 async fn persisted(
     name: &str,
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     store: &Store,
-    requests: &[Request],
+    requests: &Arc<Vec<Request>>,
 ) -> anyhow::Result<f64> {
+    let signer = Arc::new(ctx.signer(store)?);
     let pairs = ctx.accounts.len();
     let started = Instant::now();
-    let lanes: Vec<anyhow::Result<()>> = futures::stream::iter(0..pairs)
-        .map(|lane| async move {
-            for r in requests.iter().skip(lane).step_by(pairs) {
-                let v = ctx.verify_and_sign(r)?;
-                store.commit_voucher_signature(&v, 0).await?;
-            }
-            Ok(())
+    let lanes: Vec<_> = (0..pairs)
+        .map(|lane| {
+            let (ctx, signer, requests) = (ctx.clone(), signer.clone(), requests.clone());
+            tokio::spawn(async move {
+                for r in requests.iter().skip(lane).step_by(pairs) {
+                    ctx.verify(r)?;
+                    signer
+                        .sign_checked(&ctx.voucher(r), 0)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("proof {}: {e}", r.id))?;
+                }
+                anyhow::Ok(())
+            })
         })
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
-    lanes.into_iter().collect::<anyhow::Result<()>>()?;
-    Ok(rate(name, requests.len() as u64, started))
+        .collect();
+    for lane in lanes {
+        lane.await??;
+    }
+    let per_s = rate(name, requests.len() as u64, started, IN_FLIGHT);
+    // Every proof's voucher is in the store: the newest of each pair is its last one.
+    let last = &requests[requests.len() - 1];
+    let stored = store
+        .voucher(
+            &address::to_raw(&ctx.voucher(last).account),
+            &address::to_raw(&ctx.provider),
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{name}: no voucher stored"))?;
+    anyhow::ensure!(
+        u128::from(stored.voucher.cumulative) == ctx.voucher(last).cumulative,
+        "{name}: the newest voucher was not stored"
+    );
+    Ok(per_s)
 }
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn rate(case: &str, n: u64, started: Instant) -> f64 {
+/// Prints and returns `n` per second since `started`, `in_flight` at a time.
+fn rate(case: &str, n: u64, started: Instant, in_flight: usize) -> f64 {
     let per_s = n as f64 / started.elapsed().as_secs_f64();
     println!(
         "{}",
-        json!({"bench": "relayer", "case": case, "n": n, "per_s": per_s.round()})
+        json!({"bench": "relayer", "case": case, "n": n, "per_s": per_s.round(), "in_flight": in_flight})
     );
     per_s
 }

@@ -173,6 +173,9 @@ impl Poster {
         provider: &TonAddress,
     ) -> Result<Option<OutboxId>, String> {
         let store = &self.signer.store;
+        if let Some(id) = self.retry_failed(account, provider).await? {
+            return Ok(Some(id));
+        }
         let Some((v, body)) = self.signed_settle(account, provider).await? else {
             return Ok(None);
         };
@@ -211,6 +214,63 @@ impl Poster {
             .await
             .map_err(|e| format!("sending the voucher: {e}"))?;
         Ok(Some(id))
+    }
+
+    /// Re-sends this pair's failed-retryable voucher post, if any, under its own id with
+    /// its own payload (the same signed voucher), while that voucher can still pay: a
+    /// freshly signed voucher would be a second post for the pair (the failed one stays
+    /// due and goes out too). A failed post whose voucher expires before a re-send can
+    /// land is superseded instead, and a fresh voucher signed by the caller.
+    async fn retry_failed(
+        &self,
+        account: &TonAddress,
+        provider: &TonAddress,
+    ) -> Result<Option<OutboxId>, String> {
+        let store = &self.signer.store;
+        let (raw_a, raw_p) = (address::to_raw(account), address::to_raw(provider));
+        let mut retry = None;
+        for entry in store
+            .outbox_for_target(&raw_a)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let AnyOutboxEntry::FailedRetryable(entry) = entry else {
+                continue;
+            };
+            match store.voucher_post(&entry.id).await {
+                Ok(Some(post)) if post.provider == raw_p => {}
+                Ok(_) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+            let valid_until = boc::from_boc(&entry.payload)
+                .ok()
+                .and_then(|body| ca::parse_settle(&body).ok())
+                .map_or(0, |s| u64::from(s.voucher.valid_until));
+            let now = chain::chain_time(self.api(), account).await?;
+            if valid_until > now + self.submitter.validity_secs {
+                retry = Some(entry.id.clone());
+                continue;
+            }
+            let (lt, hash) = chain::last_transaction(self.api(), account).await?;
+            let change = TargetStateChanged {
+                target: entry.target.clone(),
+                lt,
+                hash,
+            };
+            tracing::warn!(id = %entry.id, "a failed voucher post expired unpaid; signing a fresh one");
+            match store.outbox_supersede(entry, &change, now as i64).await {
+                Ok(_) | Err(StoreError::OutboxStale { .. }) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        if let Some(id) = &retry {
+            self.submitter
+                .send_pending_to(&raw_a)
+                .await
+                .map_err(|e| format!("re-sending the voucher: {e}"))?;
+            tracing::info!(id = %id, "re-sent a failed voucher post under its id");
+        }
+        Ok(retry)
     }
 
     /// Resolves this pair's submitted items: confirms those the chain paid, fails those
@@ -262,9 +322,7 @@ impl Poster {
             Some(AnyOutboxEntry::Submitted(entry)) => self
                 .confirm_or_fail(account, &provider, entry, &post)
                 .await?
-                .ok_or_else(|| {
-                    "the voucher post expired unpaid; it will be re-signed and re-sent".to_owned()
-                }),
+                .ok_or_else(|| "the voucher post expired unpaid; it will be re-sent".to_owned()),
             Some(AnyOutboxEntry::Confirmed(_)) => Ok(Settled::Confirmed {
                 id: id.clone(),
                 cumulative: post.cumulative.into(),

@@ -45,6 +45,8 @@ pub enum Refusal {
     BadValidity { valid_until: u32 },
     #[error("wrong network id {0}")]
     WrongNetwork(i32),
+    #[error("cumulative {0} does not fit the store's 64 bits")]
+    TooLarge(u128),
     #[error("chain unavailable: {0}")]
     Chain(String),
     #[error("store: {0}")]
@@ -126,15 +128,21 @@ impl VoucherSigner {
                 balance: state.balance,
             });
         }
+        self.sign_checked(v, now).await
+    }
+
+    /// Signs `v`, which passed the checks of [`VoucherSigner::sign`] at chain time `now`,
+    /// and commits the signature (group-committed with concurrent ones): the signature
+    /// is returned only once it is durable, and refused if it would be lower than one
+    /// signed before. The hot half of signing, without the chain reads.
+    pub async fn sign_checked(&self, v: &Voucher, now: u64) -> Result<Signature, Refusal> {
+        let cumulative =
+            u64::try_from(v.cumulative).map_err(|_| Refusal::TooLarge(v.cumulative))?;
         let payload = v.payload().map_err(|e| Refusal::Chain(e.to_string()))?;
         let signature = signing::sign(&self.key, &payload);
-        let cumulative = u64::try_from(v.cumulative).map_err(|_| Refusal::Unjustified {
-            unpaid,
-            balance: state.balance,
-        })?;
         let record = VoucherSignature {
-            account,
-            provider,
+            account: address::to_raw(&v.account),
+            provider: address::to_raw(&v.provider_owner),
             epoch: v.epoch,
             cumulative,
             valid_until: i64::from(v.valid_until),

@@ -7,7 +7,9 @@
 //! one poster at a time, re-seen transactions are no-ops) are enforced by keys,
 //! constraints, triggers and transactions in the database, so a bug in a caller or a
 //! second replica cannot break them. Writes on SQLite use `BEGIN IMMEDIATE`, which takes
-//! the write lock up front and so never fails half-way with `SQLITE_BUSY`.
+//! the write lock up front and so never fails half-way with `SQLITE_BUSY`. This relayer's
+//! own signatures are group-committed (`group_commit`): concurrent ones share one
+//! transaction, each answered once it is durable.
 //!
 //! All times are unix seconds (`i64`), passed in by the caller so tests control the clock.
 
@@ -15,6 +17,7 @@ mod chain;
 mod charges;
 mod dashboard;
 mod error;
+mod group_commit;
 mod job_settle;
 mod jobs;
 mod leases;
@@ -54,6 +57,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// This store's signature batcher (see [`group_commit`]).
+    signing: group_commit::SignQueue,
 }
 
 #[derive(Clone)]
@@ -156,7 +161,10 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            signing: Default::default(),
+        })
     }
 
     /// Applies this backend's migrations that have not run yet.

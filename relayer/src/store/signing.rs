@@ -6,6 +6,7 @@
 //! commit succeeds may the signature leave the process. Keys, foreign keys and triggers
 //! back each rule, so even a buggy caller or a raw `UPDATE` cannot break it.
 
+use super::group_commit::Request;
 use super::jobs::{load_job, set_job_state};
 use super::leases::{Lease, check_current};
 use super::row::RowExt;
@@ -176,60 +177,16 @@ impl Store {
     /// Commits this relayer's signature over `proof`. Refuses ([`StoreError::ConflictingProof`])
     /// if a different proof was signed for the job before, and
     /// ([`StoreError::ResultNotStored`]) if the result is not stored. A job in
-    /// `result_stored` moves to `signed`.
+    /// `result_stored` moves to `signed`. Group-committed with concurrent signatures
+    /// (see `group_commit`): returns once the row is durable.
     pub async fn commit_job_signature(
         &self,
         proof: &JobProof,
         signature: &[u8; 64],
         now: i64,
     ) -> Result<SignOutcome, StoreError> {
-        let outcome = with_tx!(self, tx, pg => {
-            let job = load_job!(&mut *tx, &proof.escrow, pg);
-            let signed = sqlx::query("SELECT result_hash, payload_hash, signature FROM job_signatures WHERE escrow = $1")
-                .bind(&proof.escrow)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = signed {
-                let payload_hash: [u8; 32] = row.array("payload_hash")?;
-                if payload_hash != proof.payload_hash {
-                    let result: [u8; 32] = row.array("result_hash")?;
-                    return Err(StoreError::ConflictingProof {
-                        escrow: proof.escrow.clone(),
-                        signed_result: hex::encode(result),
-                    });
-                }
-                return Ok(SignOutcome::Existing(row.array("signature")?));
-            }
-            let stored = sqlx::query("SELECT 1 AS one FROM results WHERE escrow = $1 AND result_hash = $2")
-                .bind(&proof.escrow)
-                .bind(&proof.result_hash[..])
-                .fetch_optional(&mut *tx)
-                .await?;
-            if stored.is_none() {
-                return Err(StoreError::ResultNotStored {
-                    escrow: proof.escrow.clone(),
-                    result: hex::encode(proof.result_hash),
-                });
-            }
-            sqlx::query(
-                "INSERT INTO job_signatures (escrow, result_hash, provider, amount, payload_hash, signature, \
-                 signed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&proof.escrow)
-            .bind(&proof.result_hash[..])
-            .bind(&proof.provider)
-            .bind(to_db("amount", proof.amount)?)
-            .bind(&proof.payload_hash[..])
-            .bind(&signature[..])
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if job.state == JobState::ResultStored {
-                set_job_state!(tx, &job, JobState::Signed, now);
-            }
-            SignOutcome::New(*signature)
-        });
-        Ok(outcome)
+        self.commit_signature(Request::Job(proof.clone(), *signature, now))
+            .await
     }
 
     /// Records a relayer's signature for a proof; returns false if it was already there.
@@ -289,51 +246,15 @@ impl Store {
     /// Commits this relayer's signature over a cumulative voucher. Refuses
     /// ([`StoreError::VoucherNotMonotonic`]) an older epoch or, in the same epoch, a lower
     /// cumulative amount than already signed; an equal amount may be re-signed (e.g. with
-    /// a later `valid_until`), since the contract pays only the delta.
+    /// a later `valid_until`), since the contract pays only the delta. Group-committed
+    /// with concurrent signatures: returns once the row is durable.
     pub async fn commit_voucher_signature(
         &self,
         v: &VoucherSignature,
         now: i64,
     ) -> Result<SignOutcome, StoreError> {
-        with_tx!(self, tx, pg => {
-            let done = sqlx::query(
-                "INSERT INTO vouchers (account, provider, epoch, cumulative, valid_until, payload_hash, signature, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (account, provider) DO UPDATE SET epoch = excluded.epoch, \
-                 cumulative = excluded.cumulative, valid_until = excluded.valid_until, \
-                 payload_hash = excluded.payload_hash, signature = excluded.signature, \
-                 updated_at = excluded.updated_at, \
-                 settled = CASE WHEN excluded.epoch > vouchers.epoch THEN 0 ELSE vouchers.settled END \
-                 WHERE excluded.epoch > vouchers.epoch \
-                 OR (excluded.epoch = vouchers.epoch AND excluded.cumulative >= vouchers.cumulative)",
-            )
-            .bind(&v.account)
-            .bind(&v.provider)
-            .bind(to_db("epoch", v.epoch)?)
-            .bind(to_db("cumulative", v.cumulative)?)
-            .bind(v.valid_until)
-            .bind(&v.payload_hash[..])
-            .bind(&v.signature[..])
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                let row = sqlx::query("SELECT epoch, cumulative FROM vouchers WHERE account = $1 AND provider = $2")
-                    .bind(&v.account)
-                    .bind(&v.provider)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                return Err(StoreError::VoucherNotMonotonic {
-                    account: v.account.clone(),
-                    provider: v.provider.clone(),
-                    signed_epoch: from_db("epoch", row.int("epoch")?)?,
-                    signed_cumulative: from_db("cumulative", row.int("cumulative")?)?,
-                    epoch: v.epoch,
-                    cumulative: v.cumulative,
-                });
-            }
-        });
-        Ok(SignOutcome::New(v.signature))
+        self.commit_signature(Request::Voucher(v.clone(), now))
+            .await
     }
 
     /// The newest voucher signed for (account, provider).

@@ -6,6 +6,7 @@ mod fixtures;
 
 mod chain;
 mod config;
+mod group_commit;
 mod harness;
 mod job_settle;
 mod jobs;

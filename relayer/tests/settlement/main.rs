@@ -16,7 +16,7 @@ use spindle_devnet::{Devnet, DevnetConfig, ServerHandle, TON};
 use spindle_relayer::Store;
 use spindle_relayer::outbox::{AnyOutboxEntry, OutboxState};
 use spindle_relayer::settle::peer::{PATH, SignRequest, request_signature};
-use spindle_relayer::settle::submitter::Action;
+use spindle_relayer::settle::submitter::{Action, Fault};
 use spindle_relayer::settle::{
     PeerApi, PeerRelayer, PostPolicy, Poster, Settled, Submitter, VoucherSigner, chain,
 };
@@ -505,4 +505,86 @@ async fn charges_settle_exactly_once(db: TestDb) {
     assert_eq!(b_signed.voucher.cumulative, fifth as u64, "B was down");
 }
 
-both_backends!(charges_settle_exactly_once);
+/// A voucher post whose wallet message is lost fails once the message expires; the next
+/// settle re-sends that very post (same outbox id, same payload: the same signed voucher)
+/// instead of signing a fresh voucher, and it pays once.
+async fn a_failed_voucher_post_is_resent_as_it_was(db: TestDb) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let w = world().await;
+    let a = db.store().clone();
+    let b = Store::connect(&sqlite_store_url("b")).await.unwrap();
+    let b_url = w.serve_peer(1, b.clone()).await;
+    let mut poster = w.poster(a.clone(), &b_url, "http://127.0.0.1:1");
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let (wallet_key, wallet) = w.net.wallet(1);
+    poster.submitter = Arc::new(
+        Submitter::new(
+            client(&w.net._server.url),
+            a.clone(),
+            wallet_key,
+            wallet,
+            "relayer-a".into(),
+        )
+        .unwrap()
+        // The first external message is lost on the way.
+        .with_fault(Arc::new(move |_| {
+            (counter.fetch_add(1, Ordering::SeqCst) == 0).then_some(Fault::Drop)
+        })),
+    );
+    let (account_raw, provider_raw) = w.raw();
+    w.charge(&a, "r1", TON / 10).await;
+
+    // The chain's clock passes the lost message's valid_until: the post fails.
+    let clock = async {
+        wait_until(|| async { sent.load(Ordering::SeqCst) > 0 }).await;
+        w.net.devnet.advance_time(120);
+    };
+    let (first, ()) = tokio::join!(poster.settle(&w.account, &w.owner), clock);
+    let e = first.unwrap_err();
+    assert!(e.contains("expired unpaid"), "{e}");
+    let items = a.outbox_for_target(&account_raw).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].state(), OutboxState::FailedRetryable);
+    let failed = items[0].record().clone();
+    assert_eq!(w.paid().await, 0);
+    let b_signed = b
+        .voucher(&account_raw, &provider_raw)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Settled again: the same post goes out again and lands.
+    let outcome = poster.settle(&w.account, &w.owner).await.unwrap();
+    assert_eq!(
+        outcome,
+        Settled::Confirmed {
+            id: failed.id.clone(),
+            cumulative: TON / 10
+        }
+    );
+    assert_eq!(w.paid().await, TON / 10);
+    let items = a.outbox_for_target(&account_raw).await.unwrap();
+    assert_eq!(items.len(), 1, "no second post for the pair");
+    assert_eq!(items[0].state(), OutboxState::Confirmed);
+    assert_eq!(
+        items[0].record().payload,
+        failed.payload,
+        "the same payload"
+    );
+    assert_eq!(items[0].record().attempts, failed.attempts + 1);
+    assert_eq!(
+        b.voucher(&account_raw, &provider_raw)
+            .await
+            .unwrap()
+            .unwrap(),
+        b_signed,
+        "no fresh voucher was signed"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 2, "one lost send, one re-send");
+}
+
+both_backends!(
+    charges_settle_exactly_once,
+    a_failed_voucher_post_is_resent_as_it_was
+);
