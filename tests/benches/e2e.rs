@@ -108,7 +108,7 @@ fn args() -> anyhow::Result<Args> {
         jobs: 1_000,
         cases: CASES.to_vec(),
         settle: true,
-        settle_timeout: Duration::from_secs(180),
+        settle_timeout: Duration::from_secs(90),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
