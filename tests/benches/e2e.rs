@@ -210,7 +210,10 @@ async fn run_case(case: Case, args: &Args) -> anyhow::Result<Value> {
         stake.state(&api).await?.stake >= STAKE,
         "the stake did not initialise"
     );
-    progress(&case, format!("devnet {} with hub and staked provider", server.url));
+    progress(
+        &case,
+        format!("devnet {} with hub and staked provider", server.url),
+    );
 
     // The store, then the operator's relayer replicas.
     let (store_url, pg_db) = if case.postgres {
@@ -290,7 +293,13 @@ async fn run_case(case: Case, args: &Args) -> anyhow::Result<Value> {
         })
         .await?;
     }
-    progress(&case, format!("{} relayer replica(s) on {store_url}, worker connected", case.replicas));
+    progress(
+        &case,
+        format!(
+            "{} relayer replica(s) on {store_url}, worker connected",
+            case.replicas
+        ),
+    );
 
     // Set-up: the client deploys and pays the escrows, BATCH per external message.
     let escrow_config = params.escrow_config(spindle_cli::stake::code()?);
@@ -393,12 +402,7 @@ async fn run_case(case: Case, args: &Args) -> anyhow::Result<Value> {
     let lease_secs = (last_lease - t0).as_secs_f64();
     let mut latencies: Vec<f64> = submitted
         .iter()
-        .map(|(nonce, at)| {
-            leases[nonce]
-                .saturating_duration_since(*at)
-                .as_secs_f64()
-                * 1e3
-        })
+        .map(|(nonce, at)| leases[nonce].saturating_duration_since(*at).as_secs_f64() * 1e3)
         .collect();
     latencies.sort_by(f64::total_cmp);
     let jobs_per_s = n as f64 / lease_secs;
@@ -452,7 +456,10 @@ async fn run_case(case: Case, args: &Args) -> anyhow::Result<Value> {
             // Spot-check the chain itself, not only the store.
             for (_, escrow, _) in jobs.iter().step_by(97) {
                 let s = spindle_cli::job::job_state(&api, escrow).await?;
-                ensure!(s.state == je::COMPLETED, "escrow {escrow} is not completed on-chain");
+                ensure!(
+                    s.state == je::COMPLETED,
+                    "escrow {escrow} is not completed on-chain"
+                );
             }
         }
     }
@@ -528,7 +535,9 @@ async fn serve_backend(started: Arc<Started>) -> anyhow::Result<String> {
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route(
             "/v1/models",
-            get(|| async { Json(json!({"object": "list", "data": [{"id": MODEL, "object": "model"}]})) }),
+            get(|| async {
+                Json(json!({"object": "list", "data": [{"id": MODEL, "object": "model"}]}))
+            }),
         )
         .route("/v1/chat/completions", post(complete))
         .with_state(started);
@@ -625,7 +634,16 @@ fn key_file(dir: &Path, name: &str, key: &SigningKey) -> anyhow::Result<PathBuf>
 
 fn psql(sql: &str) -> anyhow::Result<()> {
     let out = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            sql,
+        ])
         .output()
         .context("psql")?;
     ensure!(
