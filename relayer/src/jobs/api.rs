@@ -102,6 +102,7 @@ async fn submit(State(jobs): State<Arc<Jobs>>, body: Body) -> Answer {
         .watch(&stored.job.escrow, crate::store::WatchKind::JobEscrow, now)
         .await
         .map_err(store_problem)?;
+    jobs.wake_scheduler();
     tracing::info!(escrow = %stored.job.escrow, "job submitted");
     Ok((StatusCode::ACCEPTED, axum::Json(job_json(&stored))).into_response())
 }

@@ -40,7 +40,8 @@ pub struct JobsConfig {
     pub max_body_bytes: usize,
     /// A result read's `valid_until` may be at most this far ahead.
     pub read_validity_secs: u32,
-    /// How often the scheduler looks for dispatchable jobs.
+    /// How often the scheduler looks for dispatchable jobs (a job submitted to this
+    /// relayer wakes it at once; the interval finds lapsed leases and other replicas' jobs).
     pub dispatch_interval: Duration,
     /// How long a worker may take to accept an offer before it goes to another.
     pub accept_timeout: Duration,
@@ -79,6 +80,8 @@ pub struct Jobs {
     pub pool: Arc<Pool>,
     /// Escrows with a dispatch running in this process.
     dispatching: Mutex<HashSet<String>>,
+    /// Wakes the scheduler before its next tick: a job was just submitted here.
+    wake: tokio::sync::Notify,
 }
 
 impl Jobs {
@@ -99,6 +102,7 @@ impl Jobs {
             identity: gateway.identity.clone(),
             pool: gateway.pool.clone(),
             dispatching: Mutex::default(),
+            wake: tokio::sync::Notify::new(),
         }))
     }
 }

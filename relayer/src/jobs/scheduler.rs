@@ -1,8 +1,9 @@
 //! The scheduler: turns funded jobs with a submitted spec into leases on connected
 //! workers and worker answers into stored evidence.
 //!
-//! Every `dispatch_interval` it reads the dispatchable jobs (funded, or whose lease ran
-//! out, deadline ahead) and starts one dispatch per job not already dispatching here.
+//! Every `dispatch_interval`, and at once when a job is submitted here, it reads the
+//! dispatchable jobs (funded, or whose lease ran out, deadline ahead) and starts one
+//! dispatch per job not already dispatching here.
 //! A dispatch:
 //!
 //! 1. waits (briefly) for a slot on the cheapest worker that serves the spec's model,
@@ -82,6 +83,13 @@ pub fn spec_shape(spec: &Value) -> Result<SpecShape, String> {
 }
 
 impl Jobs {
+    /// Asks the scheduler for a round now rather than at its next tick (a submission
+    /// calls it, so a paid job waits for no timer). Wakes that come while a round runs
+    /// make one more round after it.
+    pub fn wake_scheduler(&self) {
+        self.wake.notify_one();
+    }
+
     /// Runs the scheduler until `shutdown` completes.
     pub async fn run_scheduler(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
@@ -91,6 +99,7 @@ impl Jobs {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tick.tick() => {}
+                _ = self.wake.notified() => {}
             }
             if let Err(e) = self.dispatch_round().await {
                 tracing::warn!(error = %e, "scheduler round failed");

@@ -14,6 +14,8 @@
 //!   relayer set, and
 //!   a (raw-protocol) worker's acceptance or result with a bad signature or for another
 //!   job: each refused with a named problem (4xx) or a cancel, and nothing stored.
+//! - `submission_wakes_the_scheduler`: a submitted job is offered to a free worker
+//!   without waiting for the scheduler's next tick.
 
 #[path = "../relayer/common.rs"]
 #[allow(dead_code)]
@@ -796,6 +798,35 @@ async fn silent_worker_loses_the_lease(db: TestDb) {
     );
 }
 
+/// A job submitted to a relayer with a free worker is offered at once, not at the
+/// scheduler's next tick (an hour away here): the submission wakes the scheduler.
+async fn submission_wakes_the_scheduler(db: TestDb) {
+    let net = Net::start().await;
+    let stack = stack(&net, db.store().clone(), |c| {
+        c.dispatch_interval = Duration::from_secs(3600)
+    })
+    .await;
+    let spec = spec("Say hi.", 8);
+    let escrow = net.create_escrow(&net.hub(), 9, TON / 2, &spec).await;
+    let mut worker = RawWorker::connect(&stack.relayer, operator_key(1)).await;
+    let pool = stack.relayer.gateway.pool.clone();
+    wait_for("the worker's advert", 30, || async {
+        (!pool.offers(MODEL).is_empty()).then_some(())
+    })
+    .await;
+    // The scheduler's first tick has passed (it found nothing); the next is an hour off.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _, body) = post_job(
+        &stack,
+        submission(&escrow, &net.client_address(), 9, &spec).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (_, offered, nonce) = worker.offer().await;
+    assert_eq!((offered, nonce), (escrow.clone(), 9));
+    assert_eq!(job_state(&stack, &escrow).await, "leased");
+}
+
 fn spec_with(spec: &Value, key: &str, value: Value) -> Value {
     let mut s = spec.clone();
     s[key] = value;
@@ -806,5 +837,6 @@ both_backends!(
     job_runs_to_a_stored_result,
     lost_lease_is_redispatched,
     silent_worker_loses_the_lease,
-    bad_input_changes_nothing
+    bad_input_changes_nothing,
+    submission_wakes_the_scheduler
 );
