@@ -565,7 +565,7 @@ fn hub_params(relayers: RelayerSet, treasury: TonAddress) -> HubParams {
         delay: 90_000,
         relayers,
         treasury,
-        jetton_wallet: None,
+        jetton: None,
     }
 }
 
