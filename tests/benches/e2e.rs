@@ -41,6 +41,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use spindle_cli::demo::hub_params;
 use spindle_cli::onchain::Payer;
 use spindle_cli::stake::Stake;
 use spindle_devnet::{Devnet, DevnetConfig, TON};
@@ -48,7 +49,6 @@ use spindle_relayer::config::Config;
 use spindle_relayer::job::JobState;
 use spindle_relayer::node::Node;
 use spindle_sdk::message::InternalMessage;
-use spindle_sdk::protocol::hub::HubParams;
 use spindle_sdk::protocol::job_escrow::{self as je, Job};
 use spindle_sdk::protocol::provider_stake::BASECHAIN_GAS_PRICE;
 use spindle_sdk::protocol::relayer_set::RelayerSet;
@@ -545,28 +545,6 @@ async fn serve_backend(started: Arc<Started>) -> anyhow::Result<String> {
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
-}
-
-/// The demo's hub parameters (5% fee, jobs from 0.1 TON, deadlines from 60 s).
-fn hub_params(relayers: RelayerSet, treasury: TonAddress) -> HubParams {
-    HubParams {
-        fee_bps: 500,
-        min_stake: 10 * TON,
-        unbond_period: 7 * 24 * 3600,
-        slash_mult_pct: 200,
-        finder_fee: TON / 20,
-        settle_fee: TON / 100,
-        min_job: TON / 10,
-        min_deadline: 60,
-        max_deadline: 86_400,
-        grace: 60,
-        window: 600,
-        account_grace: 600,
-        delay: 90_000,
-        relayers,
-        treasury,
-        jetton: None,
-    }
 }
 
 /// One replica's config: every replica of the operator has the same one but its port.

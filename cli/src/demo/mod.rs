@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+/// The demo's hub parameters, also what the end-to-end benchmark deploys.
+pub use config::hub_params;
 pub use summary::ton;
 
 pub(crate) const TON: u128 = 1_000_000_000;
