@@ -43,7 +43,7 @@ fn report(line: serde_json::Value) {
 /// one on the test's database, with one wallet) coordinates every round.
 fn nonce_for_relayer_0(w: &World, from: u64) -> u64 {
     let client = w.net.devnet.wallets()[CLIENT].address.clone();
-    let code = spindle_sdk::artifact!("job_escrow").unwrap().code;
+    let code = je::code().unwrap();
     (from..)
         .find(|&nonce| {
             let escrow = je::state_init(code.clone(), &w.hub, &client, nonce)
