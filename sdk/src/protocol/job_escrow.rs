@@ -9,7 +9,7 @@ use super::relayer_set::{Proof, RelayerSet};
 use super::{arc, cell, coins, expect_op, load_coins_u128};
 use crate::message::StateInit;
 use crate::signing::{PayloadHeader, tag};
-use crate::{ArcCell, BigInt, Cell, Result, Signature, TonAddress};
+use crate::{ArcCell, BigInt, Cell, CellParser, Result, Signature, TonAddress};
 
 /// Op codes (contracts/func/op-codes.fc).
 pub mod op {
@@ -230,26 +230,13 @@ pub struct CreateUsdt {
 /// Reads a `create_usdt` body (a USDT escrow's first transaction).
 pub fn parse_create_usdt(body: &Cell) -> Result<CreateUsdt> {
     let mut p = body.parser();
-    let query_id = expect_op(&mut p, op::CREATE_USDT)?;
-    let amount = load_coins_u128(&mut p, "create amount")?;
-    let deadline = p.load_u32(32)?;
-    let mut spec_hash = [0u8; 32];
-    spec_hash.copy_from_slice(&p.load_bytes(32)?);
-    let config = p.next_reference()?;
+    let create = parse_create_fields(&mut p, op::CREATE_USDT)?;
     let jc = p.next_reference()?;
     let mut j = jc.parser();
     let jetton = JettonCfg::load(&mut j)?;
     let slash_amount = load_coins_u128(&mut j, "slash amount")?;
     Ok(CreateUsdt {
-        create: Create {
-            query_id,
-            job: Job {
-                amount,
-                deadline,
-                spec_hash,
-            },
-            config,
-        },
+        create,
         jetton,
         slash_amount,
     })
@@ -266,9 +253,14 @@ pub struct Create {
 
 /// Reads a `create` body (what the watcher decodes from an escrow's first transaction).
 pub fn parse_create(body: &Cell) -> Result<Create> {
-    let mut p = body.parser();
-    let query_id = expect_op(&mut p, op::CREATE)?;
-    let amount = load_coins_u128(&mut p, "create amount")?;
+    parse_create_fields(&mut body.parser(), op::CREATE)
+}
+
+/// The fields `create` and `create_usdt` share: op, query id, the job's terms and
+/// the config cell.
+fn parse_create_fields(p: &mut CellParser, expected: u32) -> Result<Create> {
+    let query_id = expect_op(p, expected)?;
+    let amount = load_coins_u128(p, "create amount")?;
     let deadline = p.load_u32(32)?;
     let mut spec_hash = [0u8; 32];
     spec_hash.copy_from_slice(&p.load_bytes(32)?);
